@@ -1,0 +1,107 @@
+# linesvr — plain Makefile. `make` builds, `make test` runs every test
+# (normal and ASan+UBSan builds), `make run` serves a sample file.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+OPT     ?= -O2 -g
+B       ?= build
+SANFLAGS ?=
+
+# OpenBSD-style warning set; -Werror keeps the default build clean.
+WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
+       -Wstrict-prototypes -Wmissing-prototypes -Wmissing-declarations \
+       -Wsign-compare -Wformat=2 -Wundef
+# _GNU_SOURCE: Linux interfaces the server uses on purpose (accept4,
+# SO_REUSEPORT, sendfile, pipe2); everything else is C11 + POSIX.
+CFLAGS  ?=
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(OPT) $(WARN) $(SANFLAGS) \
+       -MMD -MP $(CFLAGS)
+LDLIBS_EV    = -lev -lm
+LDLIBS_INI   = $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
+LDLIBS_CMOCKA = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+LDLIBS = $(LDLIBS_EV) $(LDLIBS_INI) -lpthread
+LDFLAGS ?=
+
+# Library modules: every src/*.c that is not a program's main.
+MAINS    = src/main.c src/linesvr-index.c
+LIB_SRC  = $(filter-out $(MAINS),$(wildcard src/*.c))
+LIB_OBJ  = $(LIB_SRC:src/%.c=$(B)/obj/%.o)
+BENCH_SRC = $(wildcard loadtest/*.c)
+BENCH_LIB_SRC = $(filter-out loadtest/main.c,$(BENCH_SRC))
+BENCH_LIB_OBJ = $(BENCH_LIB_SRC:loadtest/%.c=$(B)/obj/lt_%.o)
+UNIT_SRC = $(wildcard tests/test_*.c)
+IT_SRC   = $(wildcard tests/it_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/%.c=$(B)/tests/%)
+IT_BIN   = $(IT_SRC:tests/%.c=$(B)/tests/%)
+PROGS    = $(B)/linesvr $(B)/linesvr-index $(B)/linesvr-gendata \
+           $(if $(wildcard loadtest/main.c),$(B)/linesvr-bench)
+
+.PHONY: all deps test test-unit test-it asan check-asan run bench clean install
+all: $(PROGS)
+
+deps:
+	@scripts/install-deps.sh
+
+$(B)/obj/%.o: src/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(B)/obj/lt_%.o: loadtest/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Iloadtest -c -o $@ $<
+$(B)/obj/tests/%.o: tests/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Iloadtest -c -o $@ $<
+$(B)/obj/scripts/%.o: scripts/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/liblinesvr.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(B)/linesvr: $(B)/obj/main.o $(B)/liblinesvr.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/linesvr-index: $(B)/obj/linesvr-index.o $(B)/liblinesvr.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/linesvr-gendata: $(B)/obj/scripts/gendata.o
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -lm
+$(B)/linesvr-bench: $(B)/obj/lt_main.o $(BENCH_LIB_OBJ) $(B)/liblinesvr.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Tests link every library module; integration tests also link the harness.
+$(B)/tests/test_%: $(B)/obj/tests/test_%.o $(BENCH_LIB_OBJ) $(B)/liblinesvr.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_CMOCKA) $(LDLIBS)
+$(B)/tests/it_%: $(B)/obj/tests/it_%.o $(B)/obj/tests/harness.o $(B)/liblinesvr.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_CMOCKA) $(LDLIBS)
+
+tests-build: $(PROGS) $(UNIT_BIN) $(IT_BIN)
+
+# The sanitizer build lives in build/asan and runs the same tests.
+ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer
+asan:
+	@$(MAKE) --no-print-directory B=build/asan OPT="-O1 -g" \
+	    SANFLAGS="$(ASAN_FLAGS)" tests-build
+
+test: deps
+	@$(MAKE) --no-print-directory tests-build
+	@$(MAKE) --no-print-directory asan
+	@tests/run.sh build build/asan
+
+run: all
+	@scripts/run.sh
+
+bench: all
+	@scripts/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/linesvr
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 conf/linesvr.ini $(DESTDIR)$(PREFIX)/share/linesvr/
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,68 @@
+/*
+ * config: every tunable of the server, with its unit, and the reader of
+ * conf/linesvr.ini (inih). Keys map one to one onto struct config fields;
+ * SPEC.md section 4 is the reference for names, defaults and ranges.
+ */
+#ifndef LINESVR_CONFIG_H
+#define LINESVR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_PATH_MAX 4096
+
+enum shutdown_policy { SHUTDOWN_ANY, SHUTDOWN_LOCAL, SHUTDOWN_OFF };
+enum build_policy { BUILD_AUTO, BUILD_NEVER };
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+struct config {
+	/* [server] */
+	char file[CONFIG_PATH_MAX];     /* text file to serve; "" = unset */
+	char bind[256];                 /* listen address, default 127.0.0.1 */
+	unsigned port;                  /* 0-65535, 0 = any free port; 10497 */
+	unsigned workers;               /* event-loop threads, 0 = one per CPU */
+	unsigned backlog;               /* listen(2) backlog, 1-65535; 1024 */
+	unsigned max_connections;       /* 1-1,000,000; 10000 */
+	unsigned idle_timeout;          /* seconds, 0 = never; 300 */
+	unsigned max_request;           /* bytes per request line, 16-65536; 1024 */
+	uint64_t max_output;            /* bytes owed to a client, 4K-1G; 1M */
+	enum shutdown_policy shutdown;  /* who may SHUTDOWN; local */
+	unsigned drain_timeout;         /* seconds, 0-86400; 5 */
+	char user[256];                 /* drop privileges to it; "" = stay */
+	int coalesce;                   /* 1: batch answers into few writes */
+
+	/* [index] */
+	char index_path[CONFIG_PATH_MAX]; /* "" = FILE.lidx */
+	unsigned lines_per_page;        /* power of two, 1-1,048,576; 4096 */
+	enum build_policy build;        /* auto */
+
+	/* [cache] */
+	uint64_t cache_size;            /* bytes of index pages; 256M */
+
+	/* [log] */
+	enum log_level log_level;       /* info */
+	char log_file[CONFIG_PATH_MAX]; /* "-" = stderr */
+};
+
+/* Fill cfg with the defaults of SPEC.md section 4 (file unset). */
+void config_defaults(struct config *cfg);
+
+/*
+ * Read path over cfg (keys not in the file keep their value). On error
+ * returns -1 and writes one message naming the file, the line and the
+ * section or key into err. Does not check that [server] file is set:
+ * command-line arguments may still supply it (see config_finish).
+ */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * Checks that need the whole picture, after the command line is applied:
+ * file set, cache.size at least one page. 0 or -1 with a message in err.
+ */
+int config_finish(const struct config *cfg, char *err, size_t errlen);
+
+/* Names for messages and STATS ("local", "auto", "info", ...). */
+const char *config_shutdown_name(enum shutdown_policy p);
+const char *config_level_name(enum log_level l);
+
+#endif

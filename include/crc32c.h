@@ -1,0 +1,19 @@
+/*
+ * crc32c: CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the
+ * checksum of the index header and pages. Software, slicing-by-8: portable
+ * and fast enough that verifying a page costs a small fraction of reading it.
+ */
+#ifndef LINESVR_CRC32C_H
+#define LINESVR_CRC32C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Continue a CRC over buf[0..len). Start with crc = 0; the result of one call
+ * is the crc argument of the next, so crc32c(crc32c(0, a), b) = crc32c(0, ab).
+ * crc32c(0, "123456789", 9) == 0xE3069283.
+ */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * index: the paged line-offset index of a text file (format in README.md).
+ *
+ * Line n (1-based) lives in page (n-1)/m, slot (n-1)%m. A page holds m + 1
+ * little-endian uint64 offsets: the start of each of its lines and the end
+ * (one past the LF) of its last one, then a CRC-32C trailer, so one GET reads
+ * one page. The header records what the index was built from, and is
+ * checked on open without reading the pages or scanning the text.
+ *
+ * This module knows nothing of sockets or caches. Functions that can fail
+ * return an enum index_status and, when err is not NULL, one line saying
+ * what is wrong (which file, which field, which page).
+ */
+#ifndef LINESVR_INDEX_H
+#define LINESVR_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define INDEX_MAGIC        "LSVRIDX\0"      /* 8 bytes at offset 0 */
+#define INDEX_VERSION      1
+#define INDEX_HEADER_SIZE  4096             /* pages start here */
+#define INDEX_FP_BLOCK     4096             /* bytes per fingerprint sample */
+#define INDEX_FP_SAMPLES   16               /* evenly spaced samples */
+#define INDEX_M_DEFAULT    4096
+#define INDEX_M_MAX        (1u << 20)
+#define INDEX_FLAG_NO_FINAL_LF 1u           /* last line lacks its LF */
+
+enum index_status {
+	INDEX_OK = 0,
+	INDEX_ERR_IO,          /* a system call failed (errno in the message) */
+	INDEX_ERR_MISSING,     /* the index file does not exist */
+	INDEX_ERR_MAGIC,       /* not an index file */
+	INDEX_ERR_VERSION,     /* an index of another format version */
+	INDEX_ERR_HEADER,      /* header checksum or field values wrong */
+	INDEX_ERR_TRUNCATED,   /* file size differs from what the header says */
+	INDEX_ERR_PARAM,       /* built with another lines_per_page */
+	INDEX_ERR_STALE,       /* source size, mtime or fingerprint changed */
+	INDEX_ERR_PAGE,        /* a page failed its checksum */
+	INDEX_ERR_SOURCE,      /* the text file does not match a page */
+	INDEX_ERR_ARG          /* bad argument (e.g. m not a power of two) */
+};
+
+struct index_header {
+	uint32_t version;
+	uint32_t lines_per_page;  /* m */
+	uint32_t flags;           /* INDEX_FLAG_* */
+	uint64_t lines;
+	uint64_t pages;
+	uint64_t page_bytes;      /* (m + 1) * 8 + 8 */
+	uint64_t source_size;
+	int64_t  source_mtime_s;
+	uint32_t source_mtime_ns;
+	uint32_t fingerprint;     /* see index_fingerprint() */
+	uint64_t index_size;      /* header + pages * page_bytes */
+};
+
+struct index {
+	int fd;                   /* the open index file */
+	struct index_header h;
+	char path[4096];
+};
+
+/* Build progress: called a few times a second at most. */
+typedef void (*index_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+struct index_summary {
+	uint64_t lines, pages, index_bytes, source_bytes;
+	double seconds;
+};
+
+/*
+ * Stream text_path once and write its index to index_path atomically: a
+ * temporary file beside it, fsync, rename, fsync of the directory. Memory
+ * stays bounded (a few MB) whatever the file size. m is a power of two in
+ * 1..INDEX_M_MAX. progress may be NULL; summary may be NULL.
+ */
+enum index_status index_build(const char *text_path, const char *index_path,
+    unsigned m, index_progress_fn progress, void *progress_arg,
+    struct index_summary *summary, char *err, size_t errlen);
+
+/*
+ * Make a running index_build stop at its next chunk, remove its temporary
+ * file and return INDEX_ERR_IO. Async-signal-safe: for SIGINT handlers.
+ */
+void index_build_cancel(void);
+
+/*
+ * Open index_path and check it against the open text file text_fd: magic,
+ * version, header checksum, the index's size, m (when want_m is not 0), the
+ * source's size and mtime, and the fingerprint (a few sampled blocks, never
+ * the whole file). On success idx owns an open descriptor.
+ */
+enum index_status index_open(struct index *idx, const char *index_path,
+    int text_fd, unsigned want_m, char *err, size_t errlen);
+void index_close(struct index *idx);
+
+/*
+ * Read page p into offs[0..m] (host byte order) and verify its checksum.
+ * Entries past the last line of the last page repeat its end offset.
+ */
+enum index_status index_read_page(const struct index *idx, uint64_t page,
+    uint64_t *offs, char *err, size_t errlen);
+
+/*
+ * Recompute page p from the text file, scanning from the end of the nearest
+ * page before it that passes its checksum (or from offset 0). Used when a
+ * page is corrupt. INDEX_ERR_SOURCE if the text does not agree with the
+ * header (e.g. the file changed).
+ */
+enum index_status index_rebuild_page(const struct index *idx, int text_fd,
+    uint64_t page, uint64_t *offs, char *err, size_t errlen);
+
+/*
+ * Where line n (1-based) is: *off and *len (len includes the LF; for a last
+ * line without one it is the bytes that are there). Reads one page, no
+ * cache. INDEX_ERR_ARG if n is 0 or past the last line.
+ */
+enum index_status index_lookup(const struct index *idx, uint64_t n,
+    uint64_t *off, uint64_t *len, char *err, size_t errlen);
+
+/*
+ * The content fingerprint: CRC-32C over INDEX_FP_SAMPLES blocks of
+ * INDEX_FP_BLOCK bytes at evenly spaced offsets (the first at 0, the last
+ * ending at the end of the file), or the whole file when it is smaller.
+ */
+enum index_status index_fingerprint(int text_fd, uint64_t size,
+    uint32_t *fp, char *err, size_t errlen);
+
+/* "FILE.lidx" for FILE, into out; -1 if it does not fit. */
+int index_default_path(const char *text_path, char *out, size_t outlen);
+
+/* Short name of a status, e.g. "stale", "corrupt page". */
+const char *index_status_name(enum index_status s);
+
+/* Number of lines separated by LF in buf[0..len): the scan the build uses. */
+size_t index_count_lf(const char *buf, size_t len);
+
+#endif

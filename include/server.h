@@ -1,0 +1,111 @@
+/*
+ * server: listeners, worker threads and their event loops, accept, limits,
+ * signals, shutdown and STATS. Each worker owns a libev loop, a listening
+ * socket (SO_REUSEPORT spreads connections over them) and the connections
+ * it accepted; the text, the index and the page cache are shared.
+ */
+#ifndef LINESVR_SERVER_H
+#define LINESVR_SERVER_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "cache.h"
+#include "config.h"
+#include "index.h"
+#include "text.h"
+
+#define RBUF_MIN        (16 * 1024)  /* bytes read per event (at least max_request) */
+#define OBUF_SIZE       (256 * 1024) /* a worker's buffer for coalescing answers */
+#define LINE_INLINE_MAX (16 * 1024)  /* longer lines are streamed with sendfile */
+#define STREAM_CHUNK    (1024 * 1024)/* bytes per sendfile call */
+#define ACCEPTS_PER_EVENT 64         /* accepts per listener wakeup */
+#define ACCEPT_PAUSE_S  0.1          /* listener pause when out of descriptors */
+#define LINGER_S        2.0          /* wait for the peer's FIN after QUIT */
+#define FD_RESERVE      32           /* descriptors kept for files, listeners */
+
+struct conn;
+
+/* Connections ordered by a timestamp; all share one timeout. */
+struct conn_list {
+	struct conn *head, *tail;
+};
+
+/* Counters a worker alone writes; any thread may read them for STATS. */
+struct worker_stats {
+	_Atomic uint64_t requests_get;
+	_Atomic uint64_t requests_err;
+};
+
+struct worker {
+	struct server *srv;
+	unsigned id;
+	pthread_t thread;
+	struct ev_loop *loop;
+	int lfd;                  /* listening socket, -1 once closed */
+	ev_io accept_w;
+	ev_timer accept_pause;
+	ev_async wake;            /* the server is shutting down */
+	ev_timer idle_w;          /* sweeps `active` */
+	ev_timer linger_w;        /* sweeps `linger` */
+	ev_timer drain_w;         /* drain_timeout after shutdown */
+	struct conn_list active;  /* by time of last complete request */
+	struct conn_list linger;  /* closed for writing, awaiting peer EOF */
+	unsigned nconns;
+	int draining;
+	size_t rbuf_size;
+	char *rbuf;               /* read scratch, shared by its connections */
+	char *obuf;               /* answers of the connection being served */
+	size_t olen;
+	struct worker_stats st;
+};
+
+struct server {
+	const struct config *cfg;
+	struct text text;
+	struct index idx;
+	struct cache *cache;
+	uint64_t lines;
+	unsigned page_shift;      /* log2(lines_per_page) */
+	uint64_t slot_mask;       /* lines_per_page - 1 */
+	int no_final_lf;          /* the last line is served with an LF added */
+	unsigned max_connections; /* after the RLIMIT_NOFILE cap */
+	unsigned nworkers;
+	struct worker *workers;
+	char addr_str[300];       /* "ADDR:PORT" actually bound */
+	_Atomic unsigned conns_current;
+	_Atomic uint64_t conns_total;
+	_Atomic uint64_t conns_rejected;
+	_Atomic uint64_t index_errors;
+	_Atomic int stopping;
+	time_t started;
+	struct ev_loop *main_loop;
+	ev_async stop_req;
+	ev_signal sig_term, sig_int, sig_hup;
+};
+
+/*
+ * Open the text file and its index (building it when build = auto and it
+ * is missing or stale), and create the page cache. 0, or -1 with err set.
+ */
+int server_init(struct server *s, const struct config *cfg, char *err,
+    size_t errlen);
+
+/* Bind every worker's listener; 0, or -1 with err set. */
+int server_listen(struct server *s, char *err, size_t errlen);
+
+/* Run until SHUTDOWN or a signal has drained every worker; 0 or -1. */
+int server_run(struct server *s);
+
+/* Ask for a graceful stop; callable from any worker thread. */
+void server_request_stop(struct server *s);
+
+void server_free(struct server *s);
+
+/* The STATS answer (OK, name value lines, END) into buf; its length. */
+size_t server_stats(struct server *s, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * text: the served text file, mapped read-only.
+ *
+ * The file is immutable by contract, but a user can still truncate it under
+ * a running server; touching a mapped page past the new end raises SIGBUS.
+ * text_copy() turns that into an error return for the calling thread, so a
+ * shrunk file yields ERR instead of a crash or a wrong line.
+ */
+#ifndef LINESVR_TEXT_H
+#define LINESVR_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct text {
+	int fd;
+	const char *map;  /* NULL for an empty file */
+	uint64_t size;    /* size when opened */
+};
+
+/* Open and map path; 0, or -1 with a message naming the file in err. */
+int text_open(struct text *t, const char *path, char *err, size_t errlen);
+void text_close(struct text *t);
+
+/* Install the SIGBUS handler text_copy relies on (once, at startup). */
+void text_install_guard(void);
+
+/*
+ * Copy len bytes at off into dst. Returns 0, or -1 if the range is past the
+ * size at open or the file no longer holds those bytes (truncated).
+ */
+int text_copy(const struct text *t, void *dst, uint64_t off, size_t len);
+
+/* The byte at off, or -1 as for text_copy. */
+int text_byte(const struct text *t, uint64_t off);
+
+#endif

@@ -1,0 +1,440 @@
+/*
+ * cache: the LRU of index pages shared by every worker thread.
+ *
+ * Every GET goes through cache_lookup(), so the hit path is kept short:
+ * hash the page number, lock its shard, walk one short chain, move the page
+ * to the front of the shard's LRU list, copy two numbers, unlock. No
+ * allocation, no system call beyond an uncontended mutex.
+ *
+ * Pages are spread over a power-of-two number of shards, each with its own
+ * mutex, chained hash table, LRU list and counters, so threads asking for
+ * different pages rarely meet. The byte bound is divided between the shards
+ * once, at creation: each shard owns a fixed number of page slots and never
+ * looks at another shard to stay within it. LRU order is therefore exact
+ * within a shard and approximate across the cache.
+ *
+ * A miss loads the page outside the lock, so a slow read (a page fault on a
+ * cold index, a checksum failure and rebuild) never blocks hits on other
+ * pages of the same shard.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+
+#define CACHE_MAX_SHARDS	64	/* a power of two; locks, not pages */
+#define CACHE_SHARD_MIN_PAGES	8	/* fewer and a shard's LRU is a lottery */
+#define CACHE_MIN_BUCKETS	16	/* chains in a shard's first table */
+#define CACHE_LINE		64	/* bytes; shards are padded to it */
+
+/* An LRU list link; shard.lru is the list head. */
+struct link {
+	struct link	*prev;
+	struct link	*next;
+};
+
+struct page {
+	struct link	 lru;		/* first member: a link is its page */
+	struct page	*hnext;		/* hash chain, or spare list */
+	uint64_t	 no;		/* page number */
+	uint64_t	 hash;		/* mix(no), kept for eviction and growth */
+	uint64_t	 offs[];	/* entries offsets, filled by the loader */
+};
+
+/*
+ * Aligned to a cache line so that one shard's lock and counters never share
+ * a line with its neighbour's: _Alignas is C11, and makes sizeof(struct
+ * shard) a multiple of the line as aligned_alloc() requires.
+ */
+struct shard {
+	_Alignas(CACHE_LINE) pthread_mutex_t lock;
+	struct page	**table;	/* mask + 1 chains */
+	uint64_t	  mask;
+	struct link	  lru;		/* lru.next is the most recently used */
+	struct page	 *spare;	/* page buffers kept for the next miss */
+	uint64_t	  nspare;
+	uint64_t	  cap;		/* pages this shard may hold */
+	uint64_t	  pages;
+	uint64_t	  hits;
+	uint64_t	  misses;
+	uint64_t	  evictions;
+	uint64_t	  load_errors;
+};
+
+struct cache {
+	struct shard	*shards;
+	size_t		 nshards;	/* initialised so far, then all */
+	uint64_t	 smask;		/* nshards - 1 */
+	unsigned	 sbits;		/* log2(nshards) */
+	size_t		 entries;
+	size_t		 page_bytes;	/* entries * 8 */
+	uint64_t	 capacity;
+	cache_load_fn	 load;
+	void		*load_arg;
+};
+
+static uint64_t	 mix(uint64_t);
+static struct page *page_of(struct link *);
+static void	 lru_unlink(struct link *);
+static void	 lru_push(struct shard *, struct link *);
+static struct page *shard_find(const struct cache *, struct shard *,
+		    uint64_t, uint64_t);
+static void	 shard_unhash(const struct cache *, struct shard *,
+		    struct page *);
+static void	 shard_grow(const struct cache *, struct shard *);
+static struct page *shard_evict(const struct cache *, struct shard *);
+static struct page *shard_take(const struct cache *, struct shard *);
+static struct page *shard_recycle(struct shard *, struct page *);
+static struct page *shard_insert(const struct cache *, struct shard *,
+		    struct page *);
+static int	 shard_init(struct shard *, uint64_t);
+static void	 shard_free(struct shard *);
+static int	 cache_fill(struct cache *, struct shard *, uint64_t,
+		    uint64_t, struct page *, size_t, uint64_t *, uint64_t *);
+
+/*
+ * Page numbers are consecutive integers: mix every bit into every other
+ * (the splitmix64 finaliser) so that neighbouring pages land in different
+ * shards and chains. The low sbits pick the shard, the bits above the chain.
+ */
+static uint64_t
+mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+/* Valid because lru is the first member of struct page (C11 6.7.2.1). */
+static struct page *
+page_of(struct link *l)
+{
+	return (struct page *)(void *)l;
+}
+
+static void
+lru_unlink(struct link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+}
+
+static void
+lru_push(struct shard *s, struct link *l)
+{
+	l->prev = &s->lru;
+	l->next = s->lru.next;
+	s->lru.next->prev = l;
+	s->lru.next = l;
+}
+
+static struct page *
+shard_find(const struct cache *c, struct shard *s, uint64_t h, uint64_t no)
+{
+	struct page	*p;
+
+	for (p = s->table[(h >> c->sbits) & s->mask]; p != NULL; p = p->hnext)
+		if (p->no == no)
+			return p;
+	return NULL;
+}
+
+static void
+shard_unhash(const struct cache *c, struct shard *s, struct page *p)
+{
+	struct page	**pp;
+
+	pp = &s->table[(p->hash >> c->sbits) & s->mask];
+	while (*pp != p)
+		pp = &(*pp)->hnext;
+	*pp = p->hnext;
+}
+
+/*
+ * Double the table once it holds more pages than chains. It starts small
+ * and grows with what is actually held (never past the shard's capacity
+ * rounded up), so a huge cache.size of tiny pages costs nothing until
+ * filled. If memory is short the old table stays: longer chains, still
+ * correct.
+ */
+static void
+shard_grow(const struct cache *c, struct shard *s)
+{
+	struct page	**t, *p, *next;
+	uint64_t	  i, mask;
+
+	if (s->pages <= s->mask + 1 || s->mask + 1 > SIZE_MAX / 2 / sizeof(*t))
+		return;
+	mask = s->mask * 2 + 1;
+	if ((t = calloc(mask + 1, sizeof(*t))) == NULL)
+		return;
+	for (i = 0; i <= s->mask; i++) {
+		for (p = s->table[i]; p != NULL; p = next) {
+			next = p->hnext;
+			p->hnext = t[(p->hash >> c->sbits) & mask];
+			t[(p->hash >> c->sbits) & mask] = p;
+		}
+	}
+	free(s->table);
+	s->table = t;
+	s->mask = mask;
+}
+
+/* Drop the least recently used page and hand its buffer to the caller. */
+static struct page *
+shard_evict(const struct cache *c, struct shard *s)
+{
+	struct page	*p = page_of(s->lru.prev);
+
+	lru_unlink(&p->lru);
+	shard_unhash(c, s, p);
+	s->pages--;
+	s->evictions++;
+	return p;
+}
+
+/*
+ * A buffer for a miss, with the lock held: a spare, or, when the shard is
+ * full, the buffer of its LRU page. NULL means "malloc one", which the
+ * caller does after unlocking.
+ */
+static struct page *
+shard_take(const struct cache *c, struct shard *s)
+{
+	struct page	*p;
+
+	if ((p = s->spare) != NULL) {
+		s->spare = p->hnext;
+		s->nspare--;
+		return p;
+	}
+	if (s->pages >= s->cap)
+		return shard_evict(c, s);
+	return NULL;
+}
+
+/*
+ * Keep an unused buffer for the next miss if held pages plus spares stay
+ * within the shard's capacity; otherwise return it for the caller to free
+ * once unlocked. Memory for pages is thus the byte bound plus at most one
+ * buffer per thread in the middle of a miss.
+ */
+static struct page *
+shard_recycle(struct shard *s, struct page *p)
+{
+	if (p == NULL || s->pages + s->nspare >= s->cap)
+		return p;
+	p->hnext = s->spare;
+	s->spare = p;
+	s->nspare++;
+	return NULL;
+}
+
+/* Insert p as most recently used; returns a buffer to free, or NULL. */
+static struct page *
+shard_insert(const struct cache *c, struct shard *s, struct page *p)
+{
+	struct page	*victim = NULL, **chain;
+
+	/* Other misses may have filled the shard while p was loading. */
+	if (s->pages >= s->cap)
+		victim = shard_evict(c, s);
+	chain = &s->table[(p->hash >> c->sbits) & s->mask];
+	p->hnext = *chain;
+	*chain = p;
+	lru_push(s, &p->lru);
+	s->pages++;
+	shard_grow(c, s);
+	return shard_recycle(s, victim);
+}
+
+static int
+shard_init(struct shard *s, uint64_t cap)
+{
+	memset(s, 0, sizeof(*s));
+	if ((s->table = calloc(CACHE_MIN_BUCKETS, sizeof(*s->table))) == NULL)
+		return -1;
+	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+		free(s->table);
+		return -1;
+	}
+	s->mask = CACHE_MIN_BUCKETS - 1;
+	s->lru.prev = s->lru.next = &s->lru;
+	s->cap = cap;
+	return 0;
+}
+
+static void
+shard_free(struct shard *s)
+{
+	struct link	*l, *next;
+	struct page	*p;
+
+	for (l = s->lru.next; l != &s->lru; l = next) {
+		next = l->next;
+		free(page_of(l));
+	}
+	while ((p = s->spare) != NULL) {
+		s->spare = p->hnext;
+		free(p);
+	}
+	free(s->table);
+	pthread_mutex_destroy(&s->lock);
+}
+
+struct cache *
+cache_new(uint64_t capacity_bytes, size_t entries, cache_load_fn load,
+    void *load_arg)
+{
+	struct cache	*c;
+	uint64_t	 cap_pages, n, share, extra;
+
+	if (load == NULL || entries == 0 ||
+	    entries > (SIZE_MAX - sizeof(struct page)) / sizeof(uint64_t) ||
+	    capacity_bytes / (entries * sizeof(uint64_t)) == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	cap_pages = capacity_bytes / (entries * sizeof(uint64_t));
+
+	/* Largest power of two that leaves every shard a useful LRU. */
+	for (n = 1; n * 2 <= CACHE_MAX_SHARDS &&
+	    n * 2 * CACHE_SHARD_MIN_PAGES <= cap_pages; n *= 2)
+		;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->shards = aligned_alloc(CACHE_LINE, n * sizeof(struct shard));
+	if (c->shards == NULL)
+		goto fail;
+	c->smask = n - 1;
+	while ((1ULL << c->sbits) < n)
+		c->sbits++;
+	c->entries = entries;
+	c->page_bytes = entries * sizeof(uint64_t);
+	c->capacity = capacity_bytes;
+	c->load = load;
+	c->load_arg = load_arg;
+
+	/* The remainder goes to the first shards: the whole bound is used. */
+	share = cap_pages / n;
+	extra = cap_pages % n;
+	for (c->nshards = 0; c->nshards < n; c->nshards++)
+		if (shard_init(&c->shards[c->nshards],
+		    share + (c->nshards < extra)) == -1)
+			goto fail;
+	return c;
+fail:
+	cache_free(c);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+cache_free(struct cache *c)
+{
+	size_t	i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nshards; i++)
+		shard_free(&c->shards[i]);
+	free(c->shards);
+	free(c);
+}
+
+int
+cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
+    uint64_t *b)
+{
+	uint64_t	 h = mix(page);
+	struct shard	*s = &c->shards[h & c->smask];
+	struct page	*p;
+
+	/* A caller bug, but never worth reading past a page. */
+	if (slot >= c->entries - 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&s->lock);
+	if ((p = shard_find(c, s, h, page)) != NULL) {
+		s->hits++;
+		if (s->lru.next != &p->lru) {
+			lru_unlink(&p->lru);
+			lru_push(s, &p->lru);
+		}
+		*a = p->offs[slot];
+		*b = p->offs[slot + 1];
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	s->misses++;
+	p = shard_take(c, s);
+	pthread_mutex_unlock(&s->lock);
+	return cache_fill(c, s, h, page, p, slot, a, b);
+}
+
+/*
+ * The miss path, entered unlocked with a buffer p owned by this thread (or
+ * NULL: allocate one). If another thread cached the same page while this
+ * one was loading, theirs stays and p is recycled: both read the same
+ * bytes, so the answer is the same.
+ */
+static int
+cache_fill(struct cache *c, struct shard *s, uint64_t h, uint64_t page,
+    struct page *p, size_t slot, uint64_t *a, uint64_t *b)
+{
+	struct page	*drop;
+	int		 saved;
+
+	if (p == NULL)
+		p = malloc(sizeof(*p) + c->page_bytes);
+	if (p == NULL || c->load(c->load_arg, page, p->offs) != 0) {
+		/* Keep the loader's errno for the caller's log line. */
+		saved = p == NULL ? ENOMEM : errno;
+		pthread_mutex_lock(&s->lock);
+		s->load_errors++;
+		drop = shard_recycle(s, p);
+		pthread_mutex_unlock(&s->lock);
+		free(drop);
+		errno = saved;
+		return -1;
+	}
+	*a = p->offs[slot];
+	*b = p->offs[slot + 1];
+	p->no = page;
+	p->hash = h;
+	pthread_mutex_lock(&s->lock);
+	if (shard_find(c, s, h, page) != NULL)
+		drop = shard_recycle(s, p);
+	else
+		drop = shard_insert(c, s, p);
+	pthread_mutex_unlock(&s->lock);
+	free(drop);
+	return 0;
+}
+
+void
+cache_get_stats(struct cache *c, struct cache_stats *out)
+{
+	struct shard	*s;
+	size_t		 i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < c->nshards; i++) {
+		s = &c->shards[i];
+		pthread_mutex_lock(&s->lock);
+		out->hits += s->hits;
+		out->misses += s->misses;
+		out->evictions += s->evictions;
+		out->load_errors += s->load_errors;
+		out->pages += s->pages;
+		pthread_mutex_unlock(&s->lock);
+	}
+	out->bytes = out->pages * c->page_bytes;
+	out->capacity = c->capacity;
+}

@@ -1,0 +1,591 @@
+/*
+ * config: defaults, the reader of conf/linesvr.ini, and the final checks.
+ *
+ * Every key is one row of keys[] below: section, name, kind, the field it
+ * sets and its accepted range. The inih handler only finds the row and
+ * hands the value to the setter of its kind, so adding a tunable is one
+ * field in config.h and one row here.
+ *
+ * Policy, chosen so that a typo never goes unnoticed:
+ * - unknown sections and keys are errors, and so are keys before any
+ *   section header; an unknown section header is refused even when no key
+ *   follows it;
+ * - a key given twice keeps its last value, like most INI readers: this
+ *   lets an operator append an override to a shipped file;
+ * - keys and section names are lower case and matched exactly; the words
+ *   of enumerated and boolean values are matched in either case;
+ * - the first error stops the reader; the message names the file, the line
+ *   and the section and key: "FILE:LINE: [SECTION] KEY: WHAT".
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "parse.h"
+
+/*
+ * Longest line accepted, in bytes before its LF: room for a value that
+ * fills CONFIG_PATH_MAX and a comment beside it.
+ */
+#define CONFIG_LINE_MAX (2 * CONFIG_PATH_MAX)
+
+/* Values quoted in messages are cut after this many bytes. */
+#define QUOTE_MAX 64
+
+/* Smallest cache that holds one page: m start offsets and one end offset. */
+#define PAGE_BYTES(m) (((uint64_t)(m) + 1) * 8)
+
+enum key_kind {
+	KEY_UINT,   /* unsigned, decimal digits, lo..hi */
+	KEY_POW2,   /* unsigned, a power of two in lo..hi */
+	KEY_SIZE,   /* uint64_t bytes, K/M/G suffixes allowed, lo..hi */
+	KEY_BOOL,   /* int, 1 or 0 */
+	KEY_WORD,   /* an enum: the index of the value in words[] */
+	KEY_STR     /* char[size], NUL-terminated */
+};
+
+/* What an empty string value means for a KEY_STR. */
+enum empty_rule { EMPTY_IS_ERROR, EMPTY_IS_UNSET };
+
+struct key {
+	const char *section;
+	const char *name;
+	enum key_kind kind;
+	size_t off;                 /* offsetof(struct config, field) */
+	uint64_t lo, hi;            /* numeric kinds: accepted range */
+	const char *range;          /* how lo..hi reads in a message */
+	const char *const *words;   /* KEY_WORD: NULL-terminated, in enum order */
+	void (*store)(struct config *, unsigned); /* KEY_WORD */
+	size_t size;                /* KEY_STR: size of the buffer */
+	enum empty_rule empty;      /* KEY_STR */
+};
+
+/* In the order of their enums: the index of a word is its value. */
+static const char *const shutdown_words[] = { "any", "local", "off", NULL };
+static const char *const build_words[] = { "auto", "never", NULL };
+static const char *const level_words[] = {
+	"error", "warn", "info", "debug", NULL
+};
+
+/*
+ * Enums are stored through these rather than through a pointer of some
+ * integer type: the size of an enum is the compiler's choice.
+ */
+static void
+store_shutdown(struct config *cfg, unsigned v)
+{
+	cfg->shutdown = (enum shutdown_policy)v;
+}
+
+static void
+store_build(struct config *cfg, unsigned v)
+{
+	cfg->build = (enum build_policy)v;
+}
+
+static void
+store_level(struct config *cfg, unsigned v)
+{
+	cfg->log_level = (enum log_level)v;
+}
+
+#define FIELD(f) offsetof(struct config, f)
+#define FIELD_SIZE(f) sizeof(((struct config *)0)->f)
+
+#define UINT_KEY(sec, key, f, l, h, text) { .section = sec, .name = key, \
+	.kind = KEY_UINT, .off = FIELD(f), .lo = l, .hi = h, .range = text }
+#define SIZE_KEY(sec, key, f, l, h, text) { .section = sec, .name = key, \
+	.kind = KEY_SIZE, .off = FIELD(f), .lo = l, .hi = h, .range = text }
+#define STR_KEY(sec, key, f, rule) { .section = sec, .name = key, \
+	.kind = KEY_STR, .off = FIELD(f), .size = FIELD_SIZE(f), .empty = rule }
+#define WORD_KEY(sec, key, list, fn) { .section = sec, .name = key, \
+	.kind = KEY_WORD, .words = list, .store = fn }
+
+static const struct key keys[] = {
+	STR_KEY("server", "file", file, EMPTY_IS_ERROR),
+	STR_KEY("server", "bind", bind, EMPTY_IS_ERROR),
+	UINT_KEY("server", "port", port, 0, 65535, "0-65535"),
+	UINT_KEY("server", "workers", workers, 0, 256, "0-256"),
+	UINT_KEY("server", "backlog", backlog, 1, 65535, "1-65535"),
+	UINT_KEY("server", "max_connections", max_connections, 1, 1000000,
+	    "1-1000000"),
+	UINT_KEY("server", "idle_timeout", idle_timeout, 0, 86400, "0-86400"),
+	UINT_KEY("server", "max_request", max_request, 16, 65536, "16-65536"),
+	SIZE_KEY("server", "max_output", max_output, 4096, 1u << 30, "4K-1G"),
+	WORD_KEY("server", "shutdown", shutdown_words, store_shutdown),
+	UINT_KEY("server", "drain_timeout", drain_timeout, 0, 86400,
+	    "0-86400"),
+	STR_KEY("server", "user", user, EMPTY_IS_UNSET),
+	{ .section = "server", .name = "coalesce", .kind = KEY_BOOL,
+	    .off = FIELD(coalesce) },
+
+	STR_KEY("index", "path", index_path, EMPTY_IS_UNSET),
+	{ .section = "index", .name = "lines_per_page", .kind = KEY_POW2,
+	    .off = FIELD(lines_per_page), .lo = 1, .hi = 1048576,
+	    .range = "1-1048576" },
+	WORD_KEY("index", "build", build_words, store_build),
+
+	SIZE_KEY("cache", "size", cache_size, 1, UINT64_MAX,
+	    "(must be at least 1)"),
+
+	WORD_KEY("log", "level", level_words, store_level),
+	STR_KEY("log", "file", log_file, EMPTY_IS_ERROR),
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* One config_load: what the reader and the handler share. */
+struct loader {
+	FILE *fp;
+	const char *path;
+	struct config *cfg;
+	int line;       /* the line inih is working on, from 1 */
+	int failed;     /* err holds the message; read no further */
+	char *err;
+	size_t errlen;
+};
+
+/* inih's process-wide knobs, saved around a parse and restored after. */
+struct ini_knobs {
+	bool multiline, bom, inline_comments, use_stack, stop_first, no_value;
+	int max_line;
+	char *start_prefixes, *inline_prefixes;
+};
+
+void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->bind, sizeof(cfg->bind), "%s", "127.0.0.1");
+	cfg->port = 10497;
+	cfg->workers = 0;
+	cfg->backlog = 1024;
+	cfg->max_connections = 10000;
+	cfg->idle_timeout = 300;
+	cfg->max_request = 1024;
+	cfg->max_output = 1048576;
+	cfg->shutdown = SHUTDOWN_LOCAL;
+	cfg->drain_timeout = 5;
+	cfg->coalesce = 1;
+	cfg->lines_per_page = 4096;
+	cfg->build = BUILD_AUTO;
+	cfg->cache_size = (uint64_t)256 << 20;
+	cfg->log_level = LOG_INFO;
+	snprintf(cfg->log_file, sizeof(cfg->log_file), "%s", "-");
+}
+
+static int
+section_known(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strlen(keys[i].section) == len &&
+		    memcmp(keys[i].section, name, len) == 0)
+			return 1;
+	return 0;
+}
+
+static const struct key *
+find_key(const char *section, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* "'VALUE' PROBLEM", the value cut to QUOTE_MAX bytes. Returns -1. */
+static int
+bad_value(char *what, size_t len, const char *value, const char *problem)
+{
+	size_t n = strlen(value);
+
+	snprintf(what, len, "'%.*s%s' %s", (int)(n > QUOTE_MAX ? QUOTE_MAX : n),
+	    value, n > QUOTE_MAX ? "..." : "", problem);
+	return -1;
+}
+
+static int
+out_of_range(const struct key *k, char *what, size_t len, const char *value)
+{
+	char problem[128];
+
+	snprintf(problem, sizeof(problem), "is out of range %s", k->range);
+	return bad_value(what, len, value, problem);
+}
+
+/* Only digits, then at most one size suffix if sized: a number too big. */
+static int
+looks_numeric(const char *s, int sized)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0)
+		return 0;
+	if (sized && s[n] != '\0' && strchr("kKmMgG", s[n]) != NULL)
+		n++;
+	return s[n] == '\0';
+}
+
+static int
+set_number(const struct key *k, struct config *cfg, const char *value,
+    char *what, size_t len)
+{
+	char *field = (char *)cfg + k->off;
+	int sized = k->kind == KEY_SIZE;
+	uint64_t v;
+
+	if ((sized ? parse_size(value, &v) : parse_u64(value, &v)) == -1) {
+		if (looks_numeric(value, sized))
+			return out_of_range(k, what, len, value);
+		return bad_value(what, len, value, sized ?
+		    "is not a size (digits, then optionally K, M or G)" :
+		    "is not a number (decimal digits only)");
+	}
+	if (v < k->lo || v > k->hi)
+		return out_of_range(k, what, len, value);
+	if (k->kind == KEY_POW2 && (v & (v - 1)) != 0)
+		return bad_value(what, len, value, "is not a power of two");
+	if (sized)
+		memcpy(field, &v, sizeof(v));
+	else {
+		unsigned u = (unsigned)v; /* hi of every KEY_UINT fits */
+
+		memcpy(field, &u, sizeof(u));
+	}
+	return 0;
+}
+
+static int
+set_bool(const struct key *k, struct config *cfg, const char *value,
+    char *what, size_t len)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	char *field = (char *)cfg + k->off;
+	size_t i;
+	int v;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		v = strcasecmp(value, yes[i]) == 0 ? 1 :
+		    strcasecmp(value, no[i]) == 0 ? 0 : -1;
+		if (v != -1) {
+			memcpy(field, &v, sizeof(v));
+			return 0;
+		}
+	}
+	return bad_value(what, len, value,
+	    "is not one of yes, no, true, false, on, off, 1, 0");
+}
+
+static int
+set_word(const struct key *k, struct config *cfg, const char *value,
+    char *what, size_t len)
+{
+	char problem[128] = "is not one of ";
+	unsigned i;
+
+	for (i = 0; k->words[i] != NULL; i++) {
+		if (strcasecmp(value, k->words[i]) == 0) {
+			k->store(cfg, i);
+			return 0;
+		}
+	}
+	for (i = 0; k->words[i] != NULL; i++) {
+		if (i > 0)
+			strncat(problem, ", ", sizeof(problem) - strlen(problem) - 1);
+		strncat(problem, k->words[i],
+		    sizeof(problem) - strlen(problem) - 1);
+	}
+	return bad_value(what, len, value, problem);
+}
+
+static int
+set_string(const struct key *k, struct config *cfg, const char *value,
+    char *what, size_t len)
+{
+	char *field = (char *)cfg + k->off;
+	size_t n = strlen(value);
+
+	if (n == 0 && k->empty == EMPTY_IS_ERROR) {
+		snprintf(what, len, "must not be empty");
+		return -1;
+	}
+	if (n >= k->size) {
+		snprintf(what, len, "value is too long (%zu bytes, at most %zu)",
+		    n, k->size - 1);
+		return -1;
+	}
+	memcpy(field, value, n + 1);
+	return 0;
+}
+
+static int
+set_value(const struct key *k, struct config *cfg, const char *value,
+    char *what, size_t len)
+{
+	if (k->kind == KEY_STR)
+		return set_string(k, cfg, value, what, len);
+	if (*value == '\0') {
+		snprintf(what, len, "missing value");
+		return -1;
+	}
+	switch (k->kind) {
+	case KEY_UINT:
+	case KEY_POW2:
+	case KEY_SIZE:
+		return set_number(k, cfg, value, what, len);
+	case KEY_BOOL:
+		return set_bool(k, cfg, value, what, len);
+	case KEY_WORD:
+		return set_word(k, cfg, value, what, len);
+	case KEY_STR:
+		break;
+	}
+	return -1;
+}
+
+/* inih handler: 1 to go on, 0 to stop (the message is in ld->err). */
+static int
+handle_key(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct loader *ld = user;
+	const struct key *k;
+	char what[256];
+
+	if (*name == '\0') {
+		snprintf(ld->err, ld->errlen, "%s:%d: syntax error (no key "
+		    "before '=')", ld->path, ld->line);
+	} else if (*section == '\0') {
+		snprintf(ld->err, ld->errlen, "%s:%d: %s: key outside any "
+		    "[section]", ld->path, ld->line, name);
+	} else if (!section_known(section, strlen(section))) {
+		snprintf(ld->err, ld->errlen, "%s:%d: [%s] %s: unknown section",
+		    ld->path, ld->line, section, name);
+	} else if ((k = find_key(section, name)) == NULL) {
+		snprintf(ld->err, ld->errlen, "%s:%d: [%s] %s: unknown key",
+		    ld->path, ld->line, section, name);
+	} else if (set_value(k, ld->cfg, value, what, sizeof(what)) == -1) {
+		snprintf(ld->err, ld->errlen, "%s:%d: [%s] %s: %s",
+		    ld->path, ld->line, section, name, what);
+	} else
+		return 1;
+	ld->failed = 1;
+	return 0;
+}
+
+/*
+ * A section header naming no known section is refused here, on its own
+ * line: the handler would only see it if a key followed. A header without
+ * its ']' is left for inih to report as a syntax error.
+ */
+static int
+check_header(struct loader *ld, const char *line)
+{
+	const char *p = line;
+	const char *end;
+
+	if (ld->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+		p += 3; /* a UTF-8 byte order mark, which inih skips too */
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p != '[' || (end = strchr(p + 1, ']')) == NULL)
+		return 0;
+	if (section_known(p + 1, (size_t)(end - p - 1)))
+		return 0;
+	snprintf(ld->err, ld->errlen, "%s:%d: [%.*s]: unknown section",
+	    ld->path, ld->line, (int)(end - p - 1), p + 1);
+	ld->failed = 1;
+	return -1;
+}
+
+/*
+ * inih's reader (fgets-like). inih tells its handler nothing about lines,
+ * so counting them here lets the handler name the line it is on. Reading
+ * byte by byte (the file is small) also catches what inih would get wrong
+ * quietly: a line longer than its buffer (inih would parse the rest as a
+ * new line), a NUL byte (inih would cut the line there) and a read error
+ * (inih would take it for the end of the file). Returning NULL stops it.
+ */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct loader *ld = stream;
+	size_t n = 0;
+	int c;
+
+	if (ld->failed || num < 2)
+		return NULL;
+	while (n < (size_t)num - 1 && (c = getc(ld->fp)) != EOF) {
+		str[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	if (ferror(ld->fp)) {
+		snprintf(ld->err, ld->errlen, "%s: %s", ld->path,
+		    strerror(errno));
+		ld->failed = 1;
+		return NULL;
+	}
+	if (n == 0)
+		return NULL;
+	str[n] = '\0';
+	ld->line++;
+	if (memchr(str, '\0', n) != NULL) {
+		snprintf(ld->err, ld->errlen, "%s:%d: NUL byte in line",
+		    ld->path, ld->line);
+		ld->failed = 1;
+		return NULL;
+	}
+	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+		snprintf(ld->err, ld->errlen, "%s:%d: line is longer than %d "
+		    "bytes", ld->path, ld->line, CONFIG_LINE_MAX);
+		ld->failed = 1;
+		return NULL;
+	}
+	return check_header(ld, str) == -1 ? NULL : str;
+}
+
+/*
+ * inih's behaviour is set by process-wide variables in this build. Set
+ * every one config_load relies on, whatever the defaults: no multi-line
+ * values (an indented line is a line of its own), ';' comments inline and
+ * ';' or '#' at the start of a line, a line buffer on the stack that holds
+ * CONFIG_LINE_MAX bytes plus LF and NUL, stop at the first error, and a
+ * line without '=' is a syntax error.
+ */
+static void
+knobs_set(struct ini_knobs *saved)
+{
+	static char start_prefixes[] = ";#";
+	static char inline_prefixes[] = ";";
+
+	saved->multiline = ini_allow_multiline;
+	saved->bom = ini_allow_bom;
+	saved->inline_comments = ini_allow_inline_comments;
+	saved->use_stack = ini_use_stack;
+	saved->stop_first = ini_stop_on_first_error;
+	saved->no_value = ini_allow_no_value;
+	saved->max_line = ini_max_line;
+	saved->start_prefixes = ini_start_comment_prefixes;
+	saved->inline_prefixes = ini_inline_comment_prefixes;
+
+	ini_allow_multiline = false;
+	ini_allow_bom = true;
+	ini_allow_inline_comments = true;
+	ini_use_stack = true;
+	ini_stop_on_first_error = true;
+	ini_allow_no_value = false;
+	ini_max_line = CONFIG_LINE_MAX + 2;
+	ini_start_comment_prefixes = start_prefixes;
+	ini_inline_comment_prefixes = inline_prefixes;
+}
+
+static void
+knobs_restore(const struct ini_knobs *saved)
+{
+	ini_allow_multiline = saved->multiline;
+	ini_allow_bom = saved->bom;
+	ini_allow_inline_comments = saved->inline_comments;
+	ini_use_stack = saved->use_stack;
+	ini_stop_on_first_error = saved->stop_first;
+	ini_allow_no_value = saved->no_value;
+	ini_max_line = saved->max_line;
+	ini_start_comment_prefixes = saved->start_prefixes;
+	ini_inline_comment_prefixes = saved->inline_prefixes;
+}
+
+/*
+ * The file is read into a copy so that a failed load leaves *cfg as it
+ * was: the caller never sees half of a bad file.
+ */
+int
+config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct config next = *cfg;
+	struct ini_knobs saved;
+	struct loader ld;
+	int rc;
+
+	memset(&ld, 0, sizeof(ld));
+	ld.path = path;
+	ld.cfg = &next;
+	ld.err = err;
+	ld.errlen = errlen;
+	if ((ld.fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	knobs_set(&saved);
+	rc = ini_parse_stream(read_line, &ld, handle_key, &ld);
+	knobs_restore(&saved);
+	fclose(ld.fp);
+	if (ld.failed)
+		return -1;
+	if (rc > 0) {
+		snprintf(err, errlen, "%s:%d: syntax error", path, rc);
+		return -1;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot be parsed (inih error %d)",
+		    path, rc);
+		return -1;
+	}
+	*cfg = next;
+	return 0;
+}
+
+int
+config_finish(const struct config *cfg, char *err, size_t errlen)
+{
+	unsigned m = cfg->lines_per_page;
+
+	if (cfg->file[0] == '\0') {
+		snprintf(err, errlen, "no file to serve: set [server] file "
+		    "or give FILE");
+		return -1;
+	}
+	/* Guards a config built by hand; the reader never lets these by. */
+	if (m == 0 || m > 1048576 || (m & (m - 1)) != 0) {
+		snprintf(err, errlen, "[index] lines_per_page: %u is not a "
+		    "power of two in 1-1048576", m);
+		return -1;
+	}
+	if (cfg->cache_size < PAGE_BYTES(m)) {
+		snprintf(err, errlen, "[cache] size: %" PRIu64 " bytes is less "
+		    "than one index page (%" PRIu64 " bytes with "
+		    "lines_per_page = %u)", cfg->cache_size, PAGE_BYTES(m), m);
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+config_shutdown_name(enum shutdown_policy p)
+{
+	if ((unsigned)p < sizeof(shutdown_words) / sizeof(shutdown_words[0]) - 1)
+		return shutdown_words[p];
+	return "?";
+}
+
+const char *
+config_level_name(enum log_level l)
+{
+	if ((unsigned)l < sizeof(level_words) / sizeof(level_words[0]) - 1)
+		return level_words[l];
+	return "?";
+}

@@ -1,0 +1,594 @@
+/*
+ * conn: a client connection, from accept to close.
+ *
+ * The path of a request: on_read() reads into the worker's scratch buffer
+ * (after any unparsed bytes kept from before), process() parses complete
+ * lines with proto_parse() and answers each into the worker's output buffer,
+ * and flush_obuf() hands all of them to the socket in one write. Only what
+ * the socket does not take is copied into the connection's own buffer, so a
+ * connection that keeps up owns no buffers at all.
+ *
+ * Backpressure: once max_output bytes are owed, parsing stops and the read
+ * watcher with it; the write watcher runs only while output is pending.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "proto.h"
+
+#define CONN_OF(ptr, field) \
+	((struct conn *)(void *)((char *)(ptr) - offsetof(struct conn, field)))
+
+static const char ERR_ANSWER[] = "ERR\r\n";
+
+static void on_read(EV_P_ ev_io *io, int revents);
+static void on_write(EV_P_ ev_io *io, int revents);
+static void settle(struct conn *c);
+
+/* ---- lists ---- */
+
+void
+conn_list_remove(struct conn_list *l, struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		l->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		l->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+void
+conn_list_touch(struct conn_list *l, struct conn *c, ev_tstamp now)
+{
+	c->last = now;
+	if (l->tail == c)
+		return;
+	if (c->prev != NULL || l->head == c)
+		conn_list_remove(l, c);
+	c->prev = l->tail;
+	if (l->tail != NULL)
+		l->tail->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+}
+
+/* ---- life cycle ---- */
+
+void
+conn_new(struct worker *w, int fd, int local)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		log_warn("out of memory for a connection");
+		close(fd);
+		atomic_fetch_sub(&w->srv->conns_current, 1);
+		return;
+	}
+	c->w = w;
+	c->fd = fd;
+	c->flags = local ? C_LOCAL : 0;
+	ev_io_init(&c->rw, on_read, fd, EV_READ);
+	ev_io_init(&c->ww, on_write, fd, EV_WRITE);
+	ev_io_start(w->loop, &c->rw);
+	conn_list_touch(&w->active, c, ev_now(w->loop));
+	w->nconns++;
+	if (w->draining)
+		conn_drain(c);
+}
+
+void
+conn_close(struct conn *c, const char *why)
+{
+	struct worker *w = c->w;
+
+	log_debug("closing connection fd %d: %s", c->fd, why);
+	ev_io_stop(w->loop, &c->rw);
+	ev_io_stop(w->loop, &c->ww);
+	conn_list_remove(c->flags & C_LINGER ? &w->linger : &w->active, c);
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	free(c);
+	w->nconns--;
+	atomic_fetch_sub(&w->srv->conns_current, 1);
+	if (w->draining && w->nconns == 0)
+		ev_break(w->loop, EVBREAK_ONE);
+}
+
+/*
+ * After the last answer of a QUIT: shut our side and wait for the peer's
+ * FIN before closing. Closing with unread input would send a reset that
+ * can destroy answers the peer has not read yet.
+ */
+static void
+conn_linger(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (w->draining || shutdown(c->fd, SHUT_WR) < 0) {
+		conn_close(c, "closed");
+		return;
+	}
+	free(c->in);
+	c->in = NULL;
+	c->in_len = 0;
+	conn_list_remove(&w->active, c);
+	c->flags |= C_LINGER;
+	conn_list_touch(&w->linger, c, ev_now(w->loop));
+	ev_io_stop(w->loop, &c->ww);
+	ev_io_start(w->loop, &c->rw);
+}
+
+void
+conn_drain(struct conn *c)
+{
+	if (c->flags & C_LINGER) {
+		conn_close(c, "shutdown");
+		return;
+	}
+	c->flags |= C_DRAIN;
+	/* Read what the socket holds now, even if the read watcher is idle. */
+	ev_feed_event(c->w->loop, &c->rw, EV_READ);
+}
+
+/* ---- output ---- */
+
+static size_t
+owed(const struct conn *c)
+{
+	return c->out_len - c->out_off + c->w->olen;
+}
+
+/* Make room for n more bytes in the connection's own buffer. */
+static int
+out_grow(struct conn *c, size_t n)
+{
+	size_t cap;
+	char *nb;
+
+	if (c->out_off > 0) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	if (c->out_len + n <= c->out_cap)
+		return 0;
+	for (cap = c->out_cap ? c->out_cap : 4096; cap < c->out_len + n;)
+		cap *= 2;
+	if ((nb = realloc(c->out, cap)) == NULL)
+		return -1;
+	c->out = nb;
+	c->out_cap = cap;
+	return 0;
+}
+
+/* Hand the worker's buffer to the socket; keep what it does not take. */
+static void
+flush_obuf(struct conn *c)
+{
+	struct worker *w = c->w;
+	size_t done = 0;
+	ssize_t n;
+
+	if (w->olen == 0)
+		return;
+	if (c->out_len == c->out_off && !(c->flags & C_BROKEN)) {
+		do {
+			n = write(c->fd, w->obuf, w->olen);
+		} while (n < 0 && errno == EINTR);
+		if (n > 0)
+			done = (size_t)n;
+		else if (n < 0 && errno != EAGAIN)
+			c->flags |= C_BROKEN;
+	}
+	if (done < w->olen && !(c->flags & C_BROKEN)) {
+		if (out_grow(c, w->olen - done) < 0)
+			c->flags |= C_BROKEN;
+		else {
+			memcpy(c->out + c->out_len, w->obuf + done, w->olen - done);
+			c->out_len += w->olen - done;
+		}
+	}
+	w->olen = 0;
+}
+
+/*
+ * Room for n bytes of answer: in the worker's buffer while the connection
+ * owes nothing else, behind its pending output otherwise, so answers stay
+ * in order. *in_obuf says which; NULL only when memory runs out.
+ */
+static char *
+out_reserve(struct conn *c, size_t n, int *in_obuf)
+{
+	struct worker *w = c->w;
+
+	if (c->out_len == c->out_off) {
+		if (w->olen + n > OBUF_SIZE)
+			flush_obuf(c);
+		if (c->out_len == c->out_off && w->olen + n <= OBUF_SIZE) {
+			*in_obuf = 1;
+			return w->obuf + w->olen;
+		}
+	}
+	*in_obuf = 0;
+	return out_grow(c, n) < 0 ? NULL : c->out + c->out_len;
+}
+
+static void
+out_commit(struct conn *c, size_t n, int in_obuf)
+{
+	if (in_obuf)
+		c->w->olen += n;
+	else
+		c->out_len += n;
+	/* Without coalescing (a benchmark switch) every answer is a write. */
+	if (!c->w->srv->cfg->coalesce)
+		flush_obuf(c);
+}
+
+static void
+answer(struct conn *c, const char *p, size_t n)
+{
+	int in_obuf;
+	char *dst = out_reserve(c, n, &in_obuf);
+
+	if (dst == NULL) {
+		c->flags |= C_BROKEN;
+		return;
+	}
+	memcpy(dst, p, n);
+	out_commit(c, n, in_obuf);
+}
+
+/* Only the owning worker writes its counters: no locked instruction. */
+static void
+bump(_Atomic uint64_t *counter)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter,
+	    memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+static void
+answer_err(struct conn *c)
+{
+	answer(c, ERR_ANSWER, sizeof(ERR_ANSWER) - 1);
+	bump(&c->w->st.requests_err);
+}
+
+/* ---- requests ---- */
+
+/* A line too long to copy: "OK", then the text by sendfile from on_write. */
+static void
+start_stream(struct conn *c, uint64_t off, uint64_t len, int add_lf)
+{
+	const struct text *t = &c->w->srv->text;
+
+	/* The line must still end (or the file must still end) where the
+	 * index says; otherwise the text changed and the answer is ERR. */
+	if ((off > 0 && text_byte(t, off - 1) != '\n') ||
+	    (!add_lf && text_byte(t, off + len - 1) != '\n') ||
+	    (add_lf && text_byte(t, off + len - 1) < 0)) {
+		log_warn("line at offset %llu no longer matches the index",
+		    (unsigned long long)off);
+		answer_err(c);
+		return;
+	}
+	answer(c, "OK\r\n", 4);
+	c->stream_off = off;
+	c->stream_left = len;
+	c->stream_nl = add_lf;
+	bump(&c->w->st.requests_get);
+}
+
+static void
+answer_get(struct conn *c, uint64_t n)
+{
+	struct server *s = c->w->srv;
+	uint64_t a, b, len;
+	int add_lf, in_obuf;
+	char *p;
+
+	if (n == 0 || n > s->lines ||
+	    cache_lookup(s->cache, (n - 1) >> s->page_shift,
+	    (size_t)((n - 1) & s->slot_mask), &a, &b) < 0) {
+		answer_err(c);
+		return;
+	}
+	len = b - a;
+	add_lf = n == s->lines && s->no_final_lf;
+	if (len > LINE_INLINE_MAX) {
+		start_stream(c, a, len, add_lf);
+		return;
+	}
+	if ((p = out_reserve(c, 4 + len + 1, &in_obuf)) == NULL) {
+		c->flags |= C_BROKEN;
+		return;
+	}
+	/*
+	 * Copy from one byte before the line, landing that byte where the LF
+	 * of "OK\r\n" goes: it must be an LF, as must the line's last byte,
+	 * or the file changed under the index. One guarded copy checks both.
+	 */
+	if (a == 0)
+		p[3] = '\n';
+	if (text_copy(&s->text, p + 3 + (a == 0), a - (a > 0), len + (a > 0))
+	    < 0 || p[3] != '\n' || (!add_lf && p[3 + len] != '\n')) {
+		log_warn("line %llu: the text file no longer matches the index",
+		    (unsigned long long)n);
+		answer_err(c);
+		return;
+	}
+	memcpy(p, "OK\r", 3);
+	if (add_lf)
+		p[4 + len] = '\n';
+	out_commit(c, 4 + len + (size_t)add_lf, in_obuf);
+	bump(&c->w->st.requests_get);
+}
+
+static int
+may_shutdown(const struct conn *c)
+{
+	switch (c->w->srv->cfg->shutdown) {
+	case SHUTDOWN_ANY:
+		return 1;
+	case SHUTDOWN_LOCAL:
+		return (c->flags & C_LOCAL) != 0;
+	case SHUTDOWN_OFF:
+		break;
+	}
+	return 0;
+}
+
+static void
+handle(struct conn *c, const struct request *req)
+{
+	char buf[2048];
+
+	switch (req->type) {
+	case REQ_EMPTY:
+		break;
+	case REQ_GET:
+		answer_get(c, req->n);
+		break;
+	case REQ_QUIT:
+		c->flags |= C_CLOSE_AFTER;
+		break;
+	case REQ_SHUTDOWN:
+		if (!may_shutdown(c)) {
+			answer_err(c);
+			break;
+		}
+		log_info("SHUTDOWN requested by a client");
+		c->flags |= C_CLOSE_AFTER;
+		server_request_stop(c->w->srv);
+		break;
+	case REQ_STATS:
+		answer(c, buf, server_stats(c->w->srv, buf, sizeof(buf)));
+		break;
+	case REQ_BAD:
+		answer_err(c);
+		break;
+	}
+}
+
+/* Keep unparsed bytes for the next event; idle connections keep none. */
+static void
+keep_input(struct conn *c, const char *p, size_t n)
+{
+	if (n == 0 || (c->flags & (C_CLOSE_AFTER | C_BROKEN))) {
+		free(c->in);
+		c->in = NULL;
+		c->in_len = 0;
+		return;
+	}
+	if (c->in == NULL && (c->in = malloc(c->w->rbuf_size)) == NULL) {
+		c->flags |= C_BROKEN;
+		return;
+	}
+	memmove(c->in, p, n);
+	c->in_len = n;
+}
+
+static int
+may_parse(const struct conn *c)
+{
+	return !(c->flags & (C_CLOSE_AFTER | C_BROKEN)) && c->stream_left == 0 &&
+	    owed(c) < c->w->srv->cfg->max_output;
+}
+
+/*
+ * Answer every complete request in buf[0..len) that the output budget
+ * allows. Work per event is bounded by the read size (rbuf_size bytes).
+ */
+static void
+process(struct conn *c, char *buf, size_t len)
+{
+	struct worker *w = c->w;
+	size_t pos = 0, used;
+	struct request req;
+	int lines = 0;
+
+	for (;;) {
+		while (pos < len && may_parse(c)) {
+			enum proto_result r = proto_parse(buf + pos, len - pos,
+			    w->srv->cfg->max_request, &req, &used);
+			if (r == PROTO_NEED_MORE)
+				break;
+			if (r == PROTO_TOO_LONG) {
+				answer_err(c);
+				c->flags |= C_CLOSE_AFTER;
+				break;
+			}
+			pos += used;
+			lines++;
+			handle(c, &req);
+		}
+		/* Out of budget with answers still in the worker's buffer: the
+		 * socket may take them now and free the budget. */
+		if (pos < len && w->olen > 0 && !may_parse(c) &&
+		    c->stream_left == 0 && !(c->flags & C_CLOSE_AFTER)) {
+			flush_obuf(c);
+			if (may_parse(c))
+				continue;
+		}
+		break;
+	}
+	if (lines > 0)
+		conn_list_touch(&w->active, c, ev_now(w->loop));
+	keep_input(c, buf + pos, len - pos);
+	flush_obuf(c);
+}
+
+/* ---- events ---- */
+
+static void
+read_linger(struct conn *c)
+{
+	char sink[4096];
+	ssize_t n = read(c->fd, sink, sizeof(sink));
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		conn_close(c, "closed");
+}
+
+static void
+on_read(EV_P_ ev_io *io, int revents)
+{
+	struct conn *c = CONN_OF(io, rw);
+	struct worker *w = c->w;
+	size_t len = c->in_len;
+	ssize_t n = 0;
+
+	(void)loop;
+	(void)revents;
+	if (c->flags & C_LINGER) {
+		read_linger(c);
+		return;
+	}
+	if (len > 0)
+		memcpy(w->rbuf, c->in, len);
+	if (len < w->rbuf_size && !(c->flags & (C_PEER_EOF | C_NO_INPUT))) {
+		do {
+			n = read(c->fd, w->rbuf + len, w->rbuf_size - len);
+		} while (n < 0 && errno == EINTR);
+		if (n > 0)
+			len += (size_t)n;
+		else if (n == 0)
+			c->flags |= C_PEER_EOF;
+		else if (errno == EAGAIN && (c->flags & C_DRAIN))
+			c->flags |= C_NO_INPUT;
+		else if (errno != EAGAIN) {
+			conn_close(c, "read error");
+			return;
+		}
+	}
+	process(c, w->rbuf, len);
+	settle(c);
+}
+
+/* Write pending output, then any line being streamed. 1 done, 0 blocked,
+ * -1 failed. */
+static int
+write_pending(struct conn *c)
+{
+	const struct text *t = &c->w->srv->text;
+	ssize_t n;
+
+	for (;;) {
+		if (c->out_len > c->out_off) {
+			n = write(c->fd, c->out + c->out_off,
+			    c->out_len - c->out_off);
+			if (n < 0)
+				return errno == EAGAIN || errno == EINTR ? 0 : -1;
+			c->out_off += (size_t)n;
+			if (c->out_off < c->out_len)
+				return 0;
+			c->out_off = c->out_len = 0;
+		} else if (c->stream_left > 0) {
+			off_t off = (off_t)c->stream_off;
+			n = sendfile(c->fd, t->fd, &off, c->stream_left >
+			    STREAM_CHUNK ? STREAM_CHUNK : (size_t)c->stream_left);
+			if (n < 0)
+				return errno == EAGAIN || errno == EINTR ? 0 : -1;
+			if (n == 0)
+				return -1; /* the file shrank: never half a line */
+			c->stream_off += (uint64_t)n;
+			c->stream_left -= (uint64_t)n;
+			if (c->stream_left == 0 && c->stream_nl &&
+			    (out_grow(c, 1) < 0 ||
+			    (c->out[c->out_len++] = '\n', 0)))
+				return -1;
+		} else {
+			return 1;
+		}
+	}
+}
+
+static void
+on_write(EV_P_ ev_io *io, int revents)
+{
+	struct conn *c = CONN_OF(io, ww);
+
+	(void)loop;
+	(void)revents;
+	settle(c);
+}
+
+/*
+ * Bring watchers and buffers in line with the connection's state after any
+ * event: write what is owed, close when finished, resume reading when the
+ * budget allows, and go back to unparsed input once output has drained.
+ */
+static void
+settle(struct conn *c)
+{
+	struct worker *w = c->w;
+	int r = c->flags & C_BROKEN ? -1 : write_pending(c);
+
+	if (r < 0) {
+		conn_close(c, "write error");
+		return;
+	}
+	if (r == 0) {
+		ev_io_start(w->loop, &c->ww);
+	} else {
+		ev_io_stop(w->loop, &c->ww);
+		if (c->out_cap > OBUF_SIZE || c->out_len == 0) {
+			free(c->out); /* idle connections hold no buffers */
+			c->out = NULL;
+			c->out_cap = c->out_off = c->out_len = 0;
+		}
+		if (c->flags & C_CLOSE_AFTER) {
+			conn_linger(c);
+			return;
+		}
+		if ((c->flags & (C_PEER_EOF | C_NO_INPUT)) &&
+		    (c->in_len == 0 || !may_parse(c) ||
+		    memchr(c->in, '\n', c->in_len) == NULL)) {
+			conn_close(c, c->flags & C_PEER_EOF ? "peer closed" :
+			    "drained");
+			return;
+		}
+		/* Output drained with complete requests still waiting. */
+		if (c->in_len > 0 && memchr(c->in, '\n', c->in_len) != NULL)
+			ev_feed_event(w->loop, &c->rw, EV_READ);
+	}
+	if (may_parse(c) && c->in_len < w->rbuf_size &&
+	    !(c->flags & (C_PEER_EOF | C_NO_INPUT)))
+		ev_io_start(w->loop, &c->rw);
+	else
+		ev_io_stop(w->loop, &c->rw);
+}

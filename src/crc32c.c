@@ -1,0 +1,59 @@
+/*
+ * crc32c: CRC-32C in software, slicing-by-8 (eight table lookups per eight
+ * bytes). Tables are built once, on first use.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "crc32c.h"
+
+#define POLY 0x82F63B78u /* Castagnoli, reflected */
+
+static uint32_t table[8][256];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void
+table_init(void)
+{
+	for (uint32_t n = 0; n < 256; n++) {
+		uint32_t c = n;
+		for (int k = 0; k < 8; k++)
+			c = (c & 1) ? (c >> 1) ^ POLY : c >> 1;
+		table[0][n] = c;
+	}
+	for (uint32_t n = 0; n < 256; n++)
+		for (int t = 1; t < 8; t++)
+			table[t][n] = (table[t - 1][n] >> 8) ^
+			    table[0][table[t - 1][n] & 0xff];
+}
+
+/* Little-endian load without alignment assumptions. */
+static uint64_t
+load_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+uint32_t
+crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	pthread_once(&table_once, table_init);
+	crc = ~crc;
+	while (len >= 8) {
+		uint64_t v = load_le64(p) ^ crc;
+		crc = table[7][v & 0xff] ^ table[6][(v >> 8) & 0xff] ^
+		    table[5][(v >> 16) & 0xff] ^ table[4][(v >> 24) & 0xff] ^
+		    table[3][(v >> 32) & 0xff] ^ table[2][(v >> 40) & 0xff] ^
+		    table[1][(v >> 48) & 0xff] ^ table[0][v >> 56];
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		crc = (crc >> 8) ^ table[0][(crc ^ *p++) & 0xff];
+	return ~crc;
+}

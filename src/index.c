@@ -1,0 +1,960 @@
+/*
+ * index: build, open and read the paged line-offset index.
+ *
+ * On-disk layout (all integers little-endian; README.md has the table):
+ *   header, INDEX_HEADER_SIZE bytes: fields at fixed offsets, CRC-32C of
+ *     bytes [0, HDR_CRC_OFF) at HDR_CRC_OFF, zeros up to the first page;
+ *   page p at INDEX_HEADER_SIZE + p * page_bytes: m + 1 uint64 offsets,
+ *     then uint32 CRC-32C of (uint64 p, the offsets), then uint32 zero.
+ * The page number is inside the checksum so a page copied to the wrong
+ * place is caught as surely as a flipped bit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "index.h"
+
+/* Header field offsets. */
+#define HDR_MAGIC       0
+#define HDR_VERSION     8
+#define HDR_HSIZE       12
+#define HDR_M           16
+#define HDR_FLAGS       20
+#define HDR_LINES       24
+#define HDR_PAGES       32
+#define HDR_PAGE_BYTES  40
+#define HDR_SRC_SIZE    48
+#define HDR_SRC_MTIME_S 56
+#define HDR_SRC_MTIME_NS 64
+#define HDR_FP          68
+#define HDR_INDEX_SIZE  72
+#define HDR_CRC_OFF     124
+#define HDR_USED        128
+
+#define READ_CHUNK      (4u << 20) /* text bytes read per call */
+#define OUT_CHUNK       (4u << 20) /* index bytes written per call */
+#define PROGRESS_NS     250000000  /* progress callback period */
+
+static volatile sig_atomic_t build_cancelled;
+
+static enum index_status
+fail(enum index_status st, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return st;
+}
+
+static void
+put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void
+put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t
+get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+get_le64(const unsigned char *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static int
+host_is_le(void)
+{
+	const uint16_t one = 1;
+	return *(const unsigned char *)&one == 1;
+}
+
+static int
+power_of_two(uint64_t v)
+{
+	return v != 0 && (v & (v - 1)) == 0;
+}
+
+static uint64_t
+page_bytes_for(unsigned m)
+{
+	return ((uint64_t)m + 1) * 8 + 8;
+}
+
+/* CRC of a page: its number, then its offsets as stored (little-endian). */
+static uint32_t
+page_crc(uint64_t page, const unsigned char *le_offs, size_t nbytes)
+{
+	unsigned char num[8];
+
+	put_le64(num, page);
+	return crc32c(crc32c(0, num, 8), le_offs, nbytes);
+}
+
+/* pread all of len bytes, retrying short reads; -1 on error, else bytes. */
+static ssize_t
+pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t r = pread(fd, (char *)buf + got, len - got,
+		    (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+static int
+write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* ---- fingerprint ---- */
+
+enum index_status
+index_fingerprint(int text_fd, uint64_t size, uint32_t *fp, char *err,
+    size_t errlen)
+{
+	unsigned char block[INDEX_FP_BLOCK];
+	uint64_t span = (uint64_t)INDEX_FP_BLOCK * INDEX_FP_SAMPLES;
+	uint32_t crc = 0;
+
+	if (size <= span) {
+		/* Small file: the fingerprint covers every byte. */
+		for (uint64_t off = 0; off < size; off += INDEX_FP_BLOCK) {
+			size_t n = size - off < INDEX_FP_BLOCK ?
+			    (size_t)(size - off) : INDEX_FP_BLOCK;
+			if (pread_full(text_fd, block, n, off) != (ssize_t)n)
+				goto bad;
+			crc = crc32c(crc, block, n);
+		}
+		*fp = crc;
+		return INDEX_OK;
+	}
+	for (unsigned i = 0; i < INDEX_FP_SAMPLES; i++) {
+		uint64_t off = (size - INDEX_FP_BLOCK) / (INDEX_FP_SAMPLES - 1) * i;
+		if (i == INDEX_FP_SAMPLES - 1)
+			off = size - INDEX_FP_BLOCK;
+		if (pread_full(text_fd, block, INDEX_FP_BLOCK, off) !=
+		    INDEX_FP_BLOCK)
+			goto bad;
+		crc = crc32c(crc, block, INDEX_FP_BLOCK);
+	}
+	*fp = crc;
+	return INDEX_OK;
+bad:
+	return fail(INDEX_ERR_IO, err, errlen,
+	    "reading the text file for its fingerprint: %s",
+	    errno ? strerror(errno) : "file shorter than expected");
+}
+
+/* ---- newline scan ---- */
+
+/*
+ * The build's inner loop finds every LF. glibc's memchr is fast per call
+ * but pays a call and setup per line, which dominates with ~100-byte lines;
+ * scanning 64 bytes at a time into a bit mask and walking its set bits is
+ * about twice as fast. SSE2 is part of the x86-64 baseline, so no runtime
+ * dispatch is needed; other targets use a portable word-at-a-time scan.
+ */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+static uint64_t
+lf_mask64(const char *p)
+{
+	const __m128i lf = _mm_set1_epi8('\n');
+	uint64_t m0 = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(
+	    _mm_loadu_si128((const __m128i *)(const void *)p), lf));
+	uint64_t m1 = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(
+	    _mm_loadu_si128((const __m128i *)(const void *)(p + 16)), lf));
+	uint64_t m2 = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(
+	    _mm_loadu_si128((const __m128i *)(const void *)(p + 32)), lf));
+	uint64_t m3 = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(
+	    _mm_loadu_si128((const __m128i *)(const void *)(p + 48)), lf));
+	return m0 | m1 << 16 | m2 << 32 | m3 << 48;
+}
+#else
+static uint64_t
+lf_mask64(const char *p)
+{
+	uint64_t m = 0;
+	for (int i = 0; i < 64; i++)
+		m |= (uint64_t)(p[i] == '\n') << i;
+	return m;
+}
+#endif
+
+/* Index of the lowest set bit of a non-zero mask. */
+static unsigned
+lowest_bit(uint64_t m)
+{
+#if defined(__GNUC__)
+	/* One instruction (tzcnt/bsf) instead of a loop: GCC and Clang. */
+	return (unsigned)__builtin_ctzll(m);
+#else
+	unsigned i = 0;
+	while (!(m & 1)) {
+		m >>= 1;
+		i++;
+	}
+	return i;
+#endif
+}
+
+/*
+ * Call fn(arg, base + i + 1) for each LF at buf[i], in order; the argument is
+ * the end of a line (one past its LF). Stops early when fn returns non-zero.
+ */
+typedef int (*line_end_fn)(void *arg, uint64_t end);
+
+static int
+scan_lf(const char *buf, size_t len, uint64_t base, line_end_fn fn, void *arg)
+{
+	size_t i = 0;
+
+	for (; i + 64 <= len; i += 64) {
+		uint64_t m = lf_mask64(buf + i);
+		while (m) {
+			if (fn(arg, base + i + lowest_bit(m) + 1))
+				return 1;
+			m &= m - 1;
+		}
+	}
+	for (; i < len; i++)
+		if (buf[i] == '\n' && fn(arg, base + i + 1))
+			return 1;
+	return 0;
+}
+
+static int
+count_one(void *arg, uint64_t end)
+{
+	(void)end;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+size_t
+index_count_lf(const char *buf, size_t len)
+{
+	size_t n = 0;
+
+	scan_lf(buf, len, 0, count_one, &n);
+	return n;
+}
+
+/* ---- page assembly, shared by the build and the page rebuild ---- */
+
+/*
+ * A page being filled: offs[0] is the start of its first line, offs[k] the
+ * end of its k-th line. When k reaches m the page is complete.
+ */
+struct pagefill {
+	uint64_t *offs;
+	unsigned m;
+	unsigned k;
+	uint64_t page;
+	uint64_t lines;          /* line ends seen so far, over all pages */
+	int (*emit)(struct pagefill *pf); /* called with a complete page */
+	void *ctx;
+};
+
+static int
+pagefill_end(void *arg, uint64_t end)
+{
+	struct pagefill *pf = arg;
+
+	pf->offs[++pf->k] = end;
+	pf->lines++;
+	if (pf->k < pf->m)
+		return 0;
+	if (pf->emit(pf))
+		return 1;
+	pf->page++;
+	pf->offs[0] = end;
+	pf->k = 0;
+	return 0;
+}
+
+/* Pad a partial last page with its end offset, as the format requires. */
+static void
+pagefill_pad(struct pagefill *pf)
+{
+	for (unsigned j = pf->k + 1; j <= pf->m; j++)
+		pf->offs[j] = pf->offs[pf->k];
+}
+
+/* ---- build ---- */
+
+struct builder {
+	int out_fd;
+	unsigned char *out;
+	size_t out_len;
+	uint64_t page_bytes;
+	int failed_errno;
+};
+
+static int
+builder_flush(struct builder *b)
+{
+	if (write_full(b->out_fd, b->out, b->out_len) < 0) {
+		b->failed_errno = errno;
+		return -1;
+	}
+	b->out_len = 0;
+	return 0;
+}
+
+static int
+builder_emit(struct pagefill *pf)
+{
+	struct builder *b = pf->ctx;
+	size_t nbytes = ((size_t)pf->m + 1) * 8;
+	unsigned char *dst;
+
+	if (b->out_len + b->page_bytes > OUT_CHUNK && b->out_len > 0 &&
+	    builder_flush(b) < 0)
+		return 1;
+	dst = b->out + b->out_len;
+	if (host_is_le())
+		memcpy(dst, pf->offs, nbytes);
+	else
+		for (unsigned j = 0; j <= pf->m; j++)
+			put_le64(dst + 8 * (size_t)j, pf->offs[j]);
+	put_le32(dst + nbytes, page_crc(pf->page, dst, nbytes));
+	put_le32(dst + nbytes + 4, 0);
+	b->out_len += b->page_bytes;
+	return 0;
+}
+
+static void
+encode_header(unsigned char *h, const struct index_header *ih)
+{
+	memset(h, 0, INDEX_HEADER_SIZE);
+	memcpy(h + HDR_MAGIC, INDEX_MAGIC, 8);
+	put_le32(h + HDR_VERSION, ih->version);
+	put_le32(h + HDR_HSIZE, INDEX_HEADER_SIZE);
+	put_le32(h + HDR_M, ih->lines_per_page);
+	put_le32(h + HDR_FLAGS, ih->flags);
+	put_le64(h + HDR_LINES, ih->lines);
+	put_le64(h + HDR_PAGES, ih->pages);
+	put_le64(h + HDR_PAGE_BYTES, ih->page_bytes);
+	put_le64(h + HDR_SRC_SIZE, ih->source_size);
+	put_le64(h + HDR_SRC_MTIME_S, (uint64_t)ih->source_mtime_s);
+	put_le32(h + HDR_SRC_MTIME_NS, ih->source_mtime_ns);
+	put_le32(h + HDR_FP, ih->fingerprint);
+	put_le64(h + HDR_INDEX_SIZE, ih->index_size);
+	put_le32(h + HDR_CRC_OFF, crc32c(0, h, HDR_CRC_OFF));
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct build_job {
+	const char *text_path;
+	int text_fd;
+	struct stat st;
+	struct pagefill pf;
+	struct builder b;
+	char *buf;
+	index_progress_fn progress;
+	void *progress_arg;
+};
+
+/* Stream the text once, emitting pages. */
+static enum index_status
+build_scan(struct build_job *j, char *err, size_t errlen)
+{
+	uint64_t pos = 0, size = (uint64_t)j->st.st_size;
+	double last = now_s();
+
+	while (pos < size) {
+		ssize_t r = read(j->text_fd, j->buf, READ_CHUNK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return fail(INDEX_ERR_IO, err, errlen, "%s: read: %s",
+			    j->text_path, strerror(errno));
+		if (r == 0 || (uint64_t)r > size - pos)
+			return fail(INDEX_ERR_SOURCE, err, errlen,
+			    "%s: changed size while being indexed", j->text_path);
+		if (scan_lf(j->buf, (size_t)r, pos, pagefill_end, &j->pf))
+			return fail(INDEX_ERR_IO, err, errlen,
+			    "writing the index: %s", strerror(j->b.failed_errno));
+		pos += (uint64_t)r;
+		if (build_cancelled)
+			return fail(INDEX_ERR_IO, err, errlen, "interrupted");
+		if (j->progress != NULL && now_s() - last >= PROGRESS_NS / 1e9) {
+			j->progress(j->progress_arg, pos, size);
+			last = now_s();
+		}
+	}
+	return INDEX_OK;
+}
+
+/* Close the last page and fill in the header fields the scan produced. */
+static enum index_status
+build_finish(struct build_job *j, struct index_header *ih, char *err,
+    size_t errlen)
+{
+	uint64_t size = (uint64_t)j->st.st_size;
+
+	memset(ih, 0, sizeof(*ih));
+	if (size > 0 && (j->pf.k > 0 ? j->pf.offs[j->pf.k] : j->pf.offs[0])
+	    != size) {
+		/* The last line has no LF: it ends at the end of the file. */
+		ih->flags |= INDEX_FLAG_NO_FINAL_LF;
+		if (pagefill_end(&j->pf, size))
+			return fail(INDEX_ERR_IO, err, errlen,
+			    "writing the index: %s", strerror(j->b.failed_errno));
+	}
+	if (j->pf.k > 0) {
+		pagefill_pad(&j->pf);
+		if (j->pf.emit(&j->pf))
+			return fail(INDEX_ERR_IO, err, errlen,
+			    "writing the index: %s", strerror(j->b.failed_errno));
+		j->pf.page++;
+	}
+	if (builder_flush(&j->b) < 0)
+		return fail(INDEX_ERR_IO, err, errlen, "writing the index: %s",
+		    strerror(errno));
+	ih->version = INDEX_VERSION;
+	ih->lines_per_page = j->pf.m;
+	ih->lines = j->pf.lines;
+	ih->pages = j->pf.page;
+	ih->page_bytes = j->b.page_bytes;
+	ih->source_size = size;
+	ih->source_mtime_s = j->st.st_mtim.tv_sec;
+	ih->source_mtime_ns = (uint32_t)j->st.st_mtim.tv_nsec;
+	ih->index_size = INDEX_HEADER_SIZE + ih->pages * ih->page_bytes;
+	return index_fingerprint(j->text_fd, size, &ih->fingerprint, err, errlen);
+}
+
+/* Write the header, make the file durable, and give it its real name. */
+static enum index_status
+build_commit(int fd, const char *tmp, const char *index_path,
+    const struct index_header *ih, char *err, size_t errlen)
+{
+	unsigned char h[INDEX_HEADER_SIZE];
+	char dir[PATH_MAX];
+	const char *slash;
+	int dfd;
+
+	encode_header(h, ih);
+	if (pwrite(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(fd) < 0)
+		return fail(INDEX_ERR_IO, err, errlen, "%s: %s", tmp,
+		    strerror(errno));
+	if (rename(tmp, index_path) < 0)
+		return fail(INDEX_ERR_IO, err, errlen, "rename %s to %s: %s",
+		    tmp, index_path, strerror(errno));
+	/* The rename itself is durable only once the directory is synced. */
+	slash = strrchr(index_path, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s",
+		    (int)(slash == index_path ? 1 : slash - index_path),
+		    index_path);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return INDEX_OK;
+}
+
+static enum index_status
+build_open(struct build_job *j, const char *text_path, char *err,
+    size_t errlen)
+{
+	j->text_path = text_path;
+	j->text_fd = open(text_path, O_RDONLY | O_CLOEXEC);
+	if (j->text_fd < 0)
+		return fail(errno == ENOENT ? INDEX_ERR_MISSING : INDEX_ERR_IO,
+		    err, errlen, "%s: %s", text_path, strerror(errno));
+	if (fstat(j->text_fd, &j->st) < 0)
+		return fail(INDEX_ERR_IO, err, errlen, "%s: %s", text_path,
+		    strerror(errno));
+	if (!S_ISREG(j->st.st_mode))
+		return fail(INDEX_ERR_ARG, err, errlen,
+		    "%s: not a regular file", text_path);
+	posix_fadvise(j->text_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return INDEX_OK;
+}
+
+enum index_status
+index_build(const char *text_path, const char *index_path, unsigned m,
+    index_progress_fn progress, void *progress_arg,
+    struct index_summary *summary, char *err, size_t errlen)
+{
+	struct build_job j;
+	struct index_header ih;
+	enum index_status st;
+	char tmp[PATH_MAX];
+	unsigned char zero[INDEX_HEADER_SIZE];
+	double t0 = now_s();
+	int fd = -1;
+
+	if (!power_of_two(m) || m > INDEX_M_MAX)
+		return fail(INDEX_ERR_ARG, err, errlen,
+		    "lines per page must be a power of two from 1 to %u, not %u",
+		    INDEX_M_MAX, m);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", index_path,
+	    (long)getpid()) >= (int)sizeof(tmp))
+		return fail(INDEX_ERR_ARG, err, errlen, "%s: path too long",
+		    index_path);
+	memset(&j, 0, sizeof(j));
+	j.text_fd = -1;
+	j.progress = progress;
+	j.progress_arg = progress_arg;
+	if ((st = build_open(&j, text_path, err, errlen)) != INDEX_OK)
+		goto done;
+	j.buf = malloc(READ_CHUNK);
+	j.b.out = malloc(OUT_CHUNK > page_bytes_for(m) ? OUT_CHUNK :
+	    page_bytes_for(m));
+	j.pf.offs = calloc((size_t)m + 1, sizeof(uint64_t));
+	if (j.buf == NULL || j.b.out == NULL || j.pf.offs == NULL) {
+		st = fail(INDEX_ERR_IO, err, errlen, "out of memory");
+		goto done;
+	}
+	j.pf.m = m;
+	j.pf.emit = builder_emit;
+	j.pf.ctx = &j.b;
+	j.b.page_bytes = page_bytes_for(m);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		st = fail(INDEX_ERR_IO, err, errlen, "%s: %s", tmp,
+		    strerror(errno));
+		goto done;
+	}
+	j.b.out_fd = fd;
+	/* Zeros where the header goes: no valid magic until the very end. */
+	memset(zero, 0, sizeof(zero));
+	if (write_full(fd, zero, sizeof(zero)) < 0) {
+		st = fail(INDEX_ERR_IO, err, errlen, "%s: %s", tmp,
+		    strerror(errno));
+		goto done;
+	}
+	if ((st = build_scan(&j, err, errlen)) != INDEX_OK ||
+	    (st = build_finish(&j, &ih, err, errlen)) != INDEX_OK ||
+	    (st = build_commit(fd, tmp, index_path, &ih, err, errlen))
+	    != INDEX_OK)
+		goto done;
+	if (summary != NULL) {
+		summary->lines = ih.lines;
+		summary->pages = ih.pages;
+		summary->index_bytes = ih.index_size;
+		summary->source_bytes = ih.source_size;
+		summary->seconds = now_s() - t0;
+	}
+done:
+	if (fd >= 0) {
+		close(fd);
+		if (st != INDEX_OK)
+			unlink(tmp);
+	}
+	if (j.text_fd >= 0)
+		close(j.text_fd);
+	free(j.buf);
+	free(j.b.out);
+	free(j.pf.offs);
+	return st;
+}
+
+void
+index_build_cancel(void)
+{
+	build_cancelled = 1;
+}
+
+/* ---- open and validate ---- */
+
+static enum index_status
+decode_header(const unsigned char *h, struct index_header *ih,
+    const char *path, char *err, size_t errlen)
+{
+	if (memcmp(h + HDR_MAGIC, INDEX_MAGIC, 8) != 0)
+		return fail(INDEX_ERR_MAGIC, err, errlen,
+		    "%s: not a linesvr index (bad magic)", path);
+	ih->version = get_le32(h + HDR_VERSION);
+	if (ih->version != INDEX_VERSION)
+		return fail(INDEX_ERR_VERSION, err, errlen,
+		    "%s: index format version %u, this build reads %u", path,
+		    ih->version, INDEX_VERSION);
+	if (get_le32(h + HDR_CRC_OFF) != crc32c(0, h, HDR_CRC_OFF))
+		return fail(INDEX_ERR_HEADER, err, errlen,
+		    "%s: header checksum mismatch (corrupt header)", path);
+	ih->lines_per_page = get_le32(h + HDR_M);
+	ih->flags = get_le32(h + HDR_FLAGS);
+	ih->lines = get_le64(h + HDR_LINES);
+	ih->pages = get_le64(h + HDR_PAGES);
+	ih->page_bytes = get_le64(h + HDR_PAGE_BYTES);
+	ih->source_size = get_le64(h + HDR_SRC_SIZE);
+	ih->source_mtime_s = (int64_t)get_le64(h + HDR_SRC_MTIME_S);
+	ih->source_mtime_ns = get_le32(h + HDR_SRC_MTIME_NS);
+	ih->fingerprint = get_le32(h + HDR_FP);
+	ih->index_size = get_le64(h + HDR_INDEX_SIZE);
+	return INDEX_OK;
+}
+
+/* Fields that must agree with each other, whatever the checksum says. */
+static enum index_status
+check_header(const struct index_header *ih, const unsigned char *h,
+    const char *path, char *err, size_t errlen)
+{
+	uint64_t m = ih->lines_per_page;
+
+	if (get_le32(h + HDR_HSIZE) != INDEX_HEADER_SIZE || !power_of_two(m) ||
+	    m > INDEX_M_MAX || ih->page_bytes != page_bytes_for((unsigned)m) ||
+	    ih->pages != (ih->lines + m - 1) / m ||
+	    ih->lines > ih->source_size ||
+	    ih->pages > (UINT64_MAX - INDEX_HEADER_SIZE) / ih->page_bytes ||
+	    ih->index_size != INDEX_HEADER_SIZE + ih->pages * ih->page_bytes)
+		return fail(INDEX_ERR_HEADER, err, errlen,
+		    "%s: inconsistent header fields", path);
+	return INDEX_OK;
+}
+
+static enum index_status
+check_source(const struct index_header *ih, int text_fd, const char *path,
+    char *err, size_t errlen)
+{
+	struct stat st;
+	uint32_t fp;
+	enum index_status s;
+
+	if (fstat(text_fd, &st) < 0)
+		return fail(INDEX_ERR_IO, err, errlen, "text file: %s",
+		    strerror(errno));
+	if ((uint64_t)st.st_size != ih->source_size)
+		return fail(INDEX_ERR_STALE, err, errlen,
+		    "%s: stale: text file size is %llu, index was built for %llu",
+		    path, (unsigned long long)st.st_size,
+		    (unsigned long long)ih->source_size);
+	if (st.st_mtim.tv_sec != ih->source_mtime_s ||
+	    (uint32_t)st.st_mtim.tv_nsec != ih->source_mtime_ns)
+		return fail(INDEX_ERR_STALE, err, errlen,
+		    "%s: stale: text file modification time changed", path);
+	if ((s = index_fingerprint(text_fd, ih->source_size, &fp, err, errlen))
+	    != INDEX_OK)
+		return s;
+	if (fp != ih->fingerprint)
+		return fail(INDEX_ERR_STALE, err, errlen,
+		    "%s: stale: text file content fingerprint changed", path);
+	return INDEX_OK;
+}
+
+static enum index_status
+open_checked(struct index *idx, int text_fd, unsigned want_m, char *err,
+    size_t errlen)
+{
+	unsigned char h[HDR_USED];
+	struct stat st;
+	ssize_t r;
+	enum index_status s;
+
+	if (fstat(idx->fd, &st) < 0)
+		return fail(INDEX_ERR_IO, err, errlen, "%s: %s", idx->path,
+		    strerror(errno));
+	r = pread_full(idx->fd, h, sizeof(h), 0);
+	if (r < 0)
+		return fail(INDEX_ERR_IO, err, errlen, "%s: %s", idx->path,
+		    strerror(errno));
+	if (r < 8 || memcmp(h, INDEX_MAGIC, 8) != 0)
+		return fail(INDEX_ERR_MAGIC, err, errlen,
+		    "%s: not a linesvr index (bad magic)", idx->path);
+	if (r < (ssize_t)sizeof(h))
+		return fail(INDEX_ERR_TRUNCATED, err, errlen,
+		    "%s: truncated: %lld bytes, shorter than a header",
+		    idx->path, (long long)st.st_size);
+	if ((s = decode_header(h, &idx->h, idx->path, err, errlen)) != INDEX_OK ||
+	    (s = check_header(&idx->h, h, idx->path, err, errlen)) != INDEX_OK)
+		return s;
+	if ((uint64_t)st.st_size != idx->h.index_size)
+		return fail(INDEX_ERR_TRUNCATED, err, errlen,
+		    "%s: truncated or extended: %lld bytes, header says %llu",
+		    idx->path, (long long)st.st_size,
+		    (unsigned long long)idx->h.index_size);
+	if (want_m != 0 && idx->h.lines_per_page != want_m)
+		return fail(INDEX_ERR_PARAM, err, errlen,
+		    "%s: stale: built with lines_per_page %u, configured %u",
+		    idx->path, idx->h.lines_per_page, want_m);
+	return check_source(&idx->h, text_fd, idx->path, err, errlen);
+}
+
+enum index_status
+index_open(struct index *idx, const char *index_path, int text_fd,
+    unsigned want_m, char *err, size_t errlen)
+{
+	enum index_status s;
+
+	memset(idx, 0, sizeof(*idx));
+	if (snprintf(idx->path, sizeof(idx->path), "%s", index_path) >=
+	    (int)sizeof(idx->path))
+		return fail(INDEX_ERR_ARG, err, errlen, "index path too long");
+	idx->fd = open(index_path, O_RDONLY | O_CLOEXEC);
+	if (idx->fd < 0)
+		return fail(errno == ENOENT ? INDEX_ERR_MISSING : INDEX_ERR_IO,
+		    err, errlen, "%s: %s", index_path, strerror(errno));
+	s = open_checked(idx, text_fd, want_m, err, errlen);
+	if (s != INDEX_OK)
+		index_close(idx);
+	return s;
+}
+
+void
+index_close(struct index *idx)
+{
+	if (idx->fd >= 0)
+		close(idx->fd);
+	idx->fd = -1;
+}
+
+/* ---- pages ---- */
+
+/* Verify a page read as stored (little-endian) into offs, then decode it. */
+static enum index_status
+verify_page(const struct index *idx, uint64_t page, uint64_t *offs,
+    const unsigned char *trailer, char *err, size_t errlen)
+{
+	unsigned m = idx->h.lines_per_page;
+	size_t nbytes = ((size_t)m + 1) * 8;
+
+	if (get_le32(trailer) != page_crc(page, (unsigned char *)offs, nbytes) ||
+	    get_le32(trailer + 4) != 0)
+		return fail(INDEX_ERR_PAGE, err, errlen,
+		    "%s: page %llu failed its checksum", idx->path,
+		    (unsigned long long)page);
+	if (!host_is_le())
+		for (unsigned j = 0; j <= m; j++)
+			offs[j] = get_le64((unsigned char *)&offs[j]);
+	/* A page that passes its checksum but points outside the text file
+	 * was written by something other than index_build: refuse it too. */
+	for (unsigned j = 0; j < m; j++)
+		if (offs[j] > offs[j + 1] || offs[j + 1] > idx->h.source_size)
+			return fail(INDEX_ERR_PAGE, err, errlen,
+			    "%s: page %llu has offsets out of order", idx->path,
+			    (unsigned long long)page);
+	return INDEX_OK;
+}
+
+enum index_status
+index_read_page(const struct index *idx, uint64_t page, uint64_t *offs,
+    char *err, size_t errlen)
+{
+	size_t nbytes = ((size_t)idx->h.lines_per_page + 1) * 8;
+	unsigned char trailer[8];
+	struct iovec iov[2] = {
+		{ .iov_base = offs, .iov_len = nbytes },
+		{ .iov_base = trailer, .iov_len = sizeof(trailer) },
+	};
+	ssize_t r;
+
+	if (page >= idx->h.pages)
+		return fail(INDEX_ERR_ARG, err, errlen, "page %llu out of range",
+		    (unsigned long long)page);
+	/* One system call reads the offsets in place and the trailer aside. */
+	do {
+		r = preadv(idx->fd, iov, 2,
+		    (off_t)(INDEX_HEADER_SIZE + page * idx->h.page_bytes));
+	} while (r < 0 && errno == EINTR);
+	if (r != (ssize_t)(nbytes + sizeof(trailer)))
+		return fail(INDEX_ERR_IO, err, errlen,
+		    "%s: reading page %llu: %s", idx->path,
+		    (unsigned long long)page, r < 0 ? strerror(errno) :
+		    "short read");
+	return verify_page(idx, page, offs, trailer, err, errlen);
+}
+
+/* ---- page rebuild, lookup, names ---- */
+
+struct rebuild {
+	uint64_t want;  /* the page being rebuilt */
+	int done;
+};
+
+static int
+rebuild_emit(struct pagefill *pf)
+{
+	struct rebuild *rb = pf->ctx;
+
+	if (pf->page != rb->want)
+		return 0;
+	rb->done = 1;
+	return 1;
+}
+
+/* Where to start scanning: the end of the nearest good page before p. */
+static void
+rebuild_origin(const struct index *idx, uint64_t page, uint64_t *offs,
+    struct pagefill *pf)
+{
+	unsigned m = idx->h.lines_per_page;
+
+	pf->page = 0;
+	pf->offs[0] = 0;
+	for (uint64_t q = page; q-- > 0;) {
+		if (index_read_page(idx, q, offs, NULL, 0) == INDEX_OK) {
+			pf->page = q + 1;
+			pf->offs[0] = offs[m];
+			break;
+		}
+	}
+	pf->lines = pf->page * m;
+	pf->k = 0;
+}
+
+/* The text ran out: only the last page can be complete here. */
+static int
+rebuild_at_eof(const struct index *idx, struct pagefill *pf,
+    struct rebuild *rb)
+{
+	uint64_t size = idx->h.source_size;
+
+	if ((idx->h.flags & INDEX_FLAG_NO_FINAL_LF) && pf->offs[pf->k] != size)
+		pagefill_end(pf, size);
+	if (rb->done || pf->page != rb->want || pf->k == 0 ||
+	    pf->lines != idx->h.lines)
+		return -1;
+	pagefill_pad(pf);
+	return 0;
+}
+
+enum index_status
+index_rebuild_page(const struct index *idx, int text_fd, uint64_t page,
+    uint64_t *offs, char *err, size_t errlen)
+{
+	struct rebuild rb = { .want = page, .done = 0 };
+	struct pagefill pf = { .offs = offs, .m = idx->h.lines_per_page,
+	    .emit = rebuild_emit, .ctx = &rb };
+	size_t chunk = 1u << 16;
+	char *buf;
+	uint64_t pos;
+	int ok = 0;
+
+	if (page >= idx->h.pages)
+		return fail(INDEX_ERR_ARG, err, errlen, "page %llu out of range",
+		    (unsigned long long)page);
+	if ((buf = malloc(chunk)) == NULL)
+		return fail(INDEX_ERR_IO, err, errlen, "out of memory");
+	rebuild_origin(idx, page, offs, &pf);
+	for (pos = pf.offs[0]; !rb.done && pos < idx->h.source_size;) {
+		size_t want = idx->h.source_size - pos < chunk ?
+		    (size_t)(idx->h.source_size - pos) : chunk;
+		if (pread_full(text_fd, buf, want, pos) != (ssize_t)want)
+			break;
+		scan_lf(buf, want, pos, pagefill_end, &pf);
+		pos += want;
+	}
+	if (rb.done)
+		ok = 1;
+	else if (pos >= idx->h.source_size)
+		ok = rebuild_at_eof(idx, &pf, &rb) == 0;
+	free(buf);
+	if (!ok)
+		return fail(INDEX_ERR_SOURCE, err, errlen,
+		    "%s: cannot rebuild page %llu: the text file does not "
+		    "match the index", idx->path, (unsigned long long)page);
+	return INDEX_OK;
+}
+
+enum index_status
+index_lookup(const struct index *idx, uint64_t n, uint64_t *off,
+    uint64_t *len, char *err, size_t errlen)
+{
+	unsigned m = idx->h.lines_per_page;
+	uint64_t *offs;
+	enum index_status s;
+
+	if (n == 0 || n > idx->h.lines)
+		return fail(INDEX_ERR_ARG, err, errlen,
+		    "line %llu out of range 1-%llu", (unsigned long long)n,
+		    (unsigned long long)idx->h.lines);
+	if ((offs = malloc(((size_t)m + 1) * sizeof(*offs))) == NULL)
+		return fail(INDEX_ERR_IO, err, errlen, "out of memory");
+	s = index_read_page(idx, (n - 1) / m, offs, err, errlen);
+	if (s == INDEX_OK) {
+		*off = offs[(n - 1) % m];
+		*len = offs[(n - 1) % m + 1] - *off;
+	}
+	free(offs);
+	return s;
+}
+
+int
+index_default_path(const char *text_path, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s.lidx", text_path);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+const char *
+index_status_name(enum index_status s)
+{
+	switch (s) {
+	case INDEX_OK:            return "ok";
+	case INDEX_ERR_IO:        return "I/O error";
+	case INDEX_ERR_MISSING:   return "missing";
+	case INDEX_ERR_MAGIC:     return "bad magic";
+	case INDEX_ERR_VERSION:   return "wrong version";
+	case INDEX_ERR_HEADER:    return "corrupt header";
+	case INDEX_ERR_TRUNCATED: return "truncated";
+	case INDEX_ERR_PARAM:     return "stale (lines_per_page)";
+	case INDEX_ERR_STALE:     return "stale";
+	case INDEX_ERR_PAGE:      return "corrupt page";
+	case INDEX_ERR_SOURCE:    return "text file mismatch";
+	case INDEX_ERR_ARG:       return "bad argument";
+	}
+	return "unknown";
+}

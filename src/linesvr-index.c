@@ -1,0 +1,219 @@
+/*
+ * linesvr-index: build or check the paged line-offset index of a text file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "index.h"
+#include "parse.h"
+#include "version.h"
+
+#define EXIT_BAD   1 /* build failed, or --check found the index unusable */
+#define EXIT_USAGE 2
+
+struct opts {
+	const char *text;
+	const char *index;
+	unsigned m;
+	int quiet;
+	int check;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: linesvr-index FILE [-o INDEX] [-m LINES_PER_PAGE] [-q]\n"
+	    "       linesvr-index --check FILE [INDEX]\n"
+	    "\n"
+	    "Build the paged line-offset index of FILE (default FILE.lidx),\n"
+	    "written to a temporary file and renamed into place.\n"
+	    "  -o INDEX   where to write the index\n"
+	    "  -m N       lines per page, a power of two 1-%u (default %u)\n"
+	    "  -q         no progress bar and no summary\n"
+	    "  --check    verify INDEX against FILE: header, source size,\n"
+	    "             mtime, content fingerprint and every page checksum\n"
+	    "  --help, --version\n"
+	    "\n"
+	    "Exit status: 0 success (index valid), 1 build failed or index\n"
+	    "stale or corrupt, 2 usage error.\n",
+	    INDEX_M_MAX, INDEX_M_DEFAULT);
+}
+
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	uint64_t v;
+
+	memset(o, 0, sizeof(*o));
+	o->m = INDEX_M_DEFAULT;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		} else if (strcmp(a, "--version") == 0) {
+			printf("linesvr-index %s\n", LINESVR_VERSION);
+			exit(0);
+		} else if (strcmp(a, "--check") == 0) {
+			o->check = 1;
+		} else if (strcmp(a, "-q") == 0) {
+			o->quiet = 1;
+		} else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
+			o->index = argv[++i];
+		} else if (strcmp(a, "-m") == 0 && i + 1 < argc) {
+			if (parse_u64_range(argv[++i], 1, INDEX_M_MAX, &v) < 0 ||
+			    (v & (v - 1)) != 0) {
+				fprintf(stderr, "linesvr-index: -m %s: not a power "
+				    "of two from 1 to %u\n", argv[i], INDEX_M_MAX);
+				return -1;
+			}
+			o->m = (unsigned)v;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "linesvr-index: unknown or incomplete "
+			    "option %s\n", a);
+			return -1;
+		} else if (o->text == NULL) {
+			o->text = a;
+		} else if (o->check && o->index == NULL) {
+			o->index = a;
+		} else {
+			fprintf(stderr, "linesvr-index: unexpected argument %s\n", a);
+			return -1;
+		}
+	}
+	if (o->text == NULL) {
+		fprintf(stderr, "linesvr-index: no FILE given (see --help)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static double
+mib(uint64_t bytes)
+{
+	return (double)bytes / (1024.0 * 1024.0);
+}
+
+/* A progress bar on stderr: percent, throughput and time left. */
+static void
+progress(void *arg, uint64_t done, uint64_t total)
+{
+	const double *t0 = arg;
+	struct timespec ts;
+	double el, rate, eta;
+	int pct = total ? (int)(done * 100 / total) : 100, bars = pct / 4;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	el = (double)ts.tv_sec + ts.tv_nsec / 1e9 - *t0;
+	rate = el > 0 ? mib(done) / el : 0;
+	eta = rate > 0 ? mib(total - done) / rate : 0;
+	fprintf(stderr, "\r[%-25.*s] %3d%%  %8.1f MB/s  ETA %4.0fs ", bars,
+	    "#########################", pct, rate, eta);
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	index_build_cancel();
+}
+
+static int
+build(const struct opts *o, const char *index_path)
+{
+	struct index_summary sum;
+	struct timespec ts;
+	struct sigaction sa;
+	char err[512];
+	double t0;
+	int bar = !o->quiet && isatty(STDERR_FILENO);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	if (index_build(o->text, index_path, o->m, bar ? progress : NULL, &t0,
+	    &sum, err, sizeof(err)) != INDEX_OK) {
+		fprintf(stderr, "%slinesvr-index: %s\n", bar ? "\n" : "", err);
+		return EXIT_BAD;
+	}
+	if (bar)
+		fputc('\n', stderr);
+	if (!o->quiet)
+		printf("%s: %llu lines, %llu pages, %llu index bytes, %.2f s, "
+		    "%.1f MB/s -> %s\n", o->text,
+		    (unsigned long long)sum.lines, (unsigned long long)sum.pages,
+		    (unsigned long long)sum.index_bytes, sum.seconds,
+		    sum.seconds > 0 ? mib(sum.source_bytes) / sum.seconds : 0,
+		    index_path);
+	return 0;
+}
+
+/* Everything a server would check at startup, plus every page. */
+static int
+check(const struct opts *o, const char *index_path)
+{
+	struct index idx;
+	char err[512];
+	uint64_t *offs = NULL;
+	int fd, rc = EXIT_BAD;
+
+	if ((fd = open(o->text, O_RDONLY | O_CLOEXEC)) < 0) {
+		printf("%s: %s\n", o->text, strerror(errno));
+		return EXIT_BAD;
+	}
+	if (index_open(&idx, index_path, fd, 0, err, sizeof(err)) != INDEX_OK) {
+		printf("%s\n", err);
+		close(fd);
+		return EXIT_BAD;
+	}
+	offs = malloc(((size_t)idx.h.lines_per_page + 1) * sizeof(*offs));
+	if (offs == NULL) {
+		printf("%s: out of memory\n", index_path);
+		goto done;
+	}
+	for (uint64_t p = 0; p < idx.h.pages; p++)
+		if (index_read_page(&idx, p, offs, err, sizeof(err)) != INDEX_OK) {
+			printf("%s\n", err);
+			goto done;
+		}
+	printf("%s: ok: %llu lines, %llu pages of %u lines, built from %s\n",
+	    index_path, (unsigned long long)idx.h.lines,
+	    (unsigned long long)idx.h.pages, idx.h.lines_per_page, o->text);
+	rc = 0;
+done:
+	free(offs);
+	index_close(&idx);
+	close(fd);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	char path[4096];
+	const char *index_path;
+
+	if (parse_args(argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	index_path = o.index;
+	if (index_path == NULL) {
+		if (index_default_path(o.text, path, sizeof(path)) < 0) {
+			fprintf(stderr, "linesvr-index: %s: path too long\n",
+			    o.text);
+			return EXIT_USAGE;
+		}
+		index_path = path;
+	}
+	return o.check ? check(&o, index_path) : build(&o, index_path);
+}

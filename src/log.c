@@ -1,0 +1,123 @@
+/*
+ * log: each message is formatted into one buffer and written with a single
+ * write(2) to an O_APPEND descriptor, so lines from several threads never
+ * interleave. A mutex guards only the descriptor swap of log_reopen().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int log_fd = STDERR_FILENO;
+static enum log_level log_level = LOG_INFO;
+static char log_path[CONFIG_PATH_MAX] = "-";
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+open_path(const char *path)
+{
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+int
+log_open(const char *path, enum log_level level, char *err, size_t errlen)
+{
+	int fd = STDERR_FILENO;
+
+	if (strcmp(path, "-") != 0 && (fd = open_path(path)) < 0) {
+		snprintf(err, errlen, "log file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	pthread_mutex_lock(&log_lock);
+	if (log_fd != STDERR_FILENO)
+		close(log_fd);
+	log_fd = fd;
+	log_level = level;
+	snprintf(log_path, sizeof(log_path), "%s", path);
+	pthread_mutex_unlock(&log_lock);
+	return 0;
+}
+
+int
+log_reopen(void)
+{
+	int fd, rc = 0;
+
+	pthread_mutex_lock(&log_lock);
+	if (strcmp(log_path, "-") != 0) {
+		if ((fd = open_path(log_path)) >= 0) {
+			close(log_fd);
+			log_fd = fd;
+		} else {
+			rc = -1; /* keep writing to the old file */
+		}
+	}
+	pthread_mutex_unlock(&log_lock);
+	return rc;
+}
+
+void
+log_close(void)
+{
+	pthread_mutex_lock(&log_lock);
+	if (log_fd != STDERR_FILENO)
+		close(log_fd);
+	log_fd = STDERR_FILENO;
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void
+log_write(enum log_level level, const char *fmt, va_list ap)
+{
+	static const char *names[] = { "error", "warn", "info", "debug" };
+	char buf[1024];
+	struct timeval tv;
+	struct tm tm;
+	size_t n;
+	int r;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03ldZ linesvr[%ld] %s: ",
+	    (long)tv.tv_usec / 1000, (long)getpid(), names[level]);
+	r = vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+	n = r < 0 ? n : n + (size_t)r;
+	if (n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2; /* truncated message: still one line */
+	buf[n++] = '\n';
+	pthread_mutex_lock(&log_lock);
+	if (write(log_fd, buf, n) < 0) {
+		/* Nowhere left to report it. */
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	log_write(level, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_always(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_write(LOG_INFO, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,180 @@
+/*
+ * proto: the request parser of the wire protocol (SPEC.md section 2).
+ *
+ * It runs once per request on the server's hot path, so it finds the end of
+ * the line with memchr (bounded by max_request, so an endless line costs at
+ * most max_request bytes of scanning) and then walks the line once. Numbers
+ * are parsed by hand: strtoull would need a NUL-terminated copy, honours the
+ * locale and accepts signs and leading spaces the protocol forbids.
+ *
+ * *req and *consumed are written only when the result is PROTO_REQUEST.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "proto.h"
+
+/* GET takes at most this many digits, leading zeros included. */
+#define PROTO_MAX_DIGITS 20
+
+/*
+ * No verb or number contains a control byte, so the grammar alone would
+ * turn most of them into REQ_BAD; they are still classified here so the
+ * SPEC's rule holds by itself and not by what the verbs happen to be.
+ */
+enum byte_class {
+	BYTE_TOKEN, /* part of a token: printable ASCII and every byte >= 0x80 */
+	BYTE_SPACE, /* space or tab: separates tokens */
+	BYTE_CTRL   /* any other control byte: the line is REQ_BAD */
+};
+
+static enum byte_class
+byte_class(unsigned char c)
+{
+	if (c == ' ' || c == '\t')
+		return BYTE_SPACE;
+	if (c < 0x20 || c == 0x7f)
+		return BYTE_CTRL;
+	return BYTE_TOKEN;
+}
+
+/*
+ * Find the next token in [*pp, end) and advance *pp past it. Returns 1
+ * with the token in *tok and *toklen, 0 when only spaces and tabs were
+ * left, -1 on a control byte. Every byte before the new *pp has been
+ * classified, so a line walked to its end by this function has had all of
+ * its bytes checked.
+ */
+static int
+next_token(const unsigned char **pp, const unsigned char *end,
+    const unsigned char **tok, size_t *toklen)
+{
+	const unsigned char *p = *pp;
+	const unsigned char *start;
+
+	while (p < end && byte_class(*p) == BYTE_SPACE)
+		p++;
+	if (p == end) {
+		*pp = p;
+		return 0;
+	}
+	start = p;
+	while (p < end && byte_class(*p) == BYTE_TOKEN)
+		p++;
+	if (p < end && byte_class(*p) == BYTE_CTRL)
+		return -1;
+	*tok = start;
+	*toklen = (size_t)(p - start);
+	*pp = p;
+	return 1;
+}
+
+/*
+ * Case-insensitive match of a token against a lower-case ASCII word. For a
+ * letter, c | 0x20 equals it only when c is that letter in either case, so
+ * this needs no locale; the words are all letters.
+ */
+static int
+token_is(const unsigned char *tok, size_t toklen, const char *word,
+    size_t wordlen)
+{
+	size_t i;
+
+	if (toklen != wordlen)
+		return 0;
+	for (i = 0; i < toklen; i++)
+		if ((tok[i] | 0x20) != (unsigned char)word[i])
+			return 0;
+	return 1;
+}
+
+static enum req_type
+verb_type(const unsigned char *tok, size_t toklen)
+{
+	if (token_is(tok, toklen, "get", 3))
+		return REQ_GET;
+	if (token_is(tok, toklen, "quit", 4))
+		return REQ_QUIT;
+	if (token_is(tok, toklen, "stats", 5))
+		return REQ_STATS;
+	if (token_is(tok, toklen, "shutdown", 8))
+		return REQ_SHUTDOWN;
+	return REQ_BAD;
+}
+
+/* 1 to PROTO_MAX_DIGITS decimal digits that fit in 64 bits. 0 or -1. */
+static int
+parse_number(const unsigned char *tok, size_t toklen, uint64_t *out)
+{
+	uint64_t n = 0;
+	unsigned d;
+	size_t i;
+
+	if (toklen == 0 || toklen > PROTO_MAX_DIGITS)
+		return -1;
+	for (i = 0; i < toklen; i++) {
+		d = (unsigned)tok[i] - '0';
+		if (d > 9)
+			return -1;
+		if (n > (UINT64_MAX - d) / 10)
+			return -1;
+		n = n * 10 + d;
+	}
+	*out = n;
+	return 0;
+}
+
+/*
+ * Classify the line [p, end), CR and LF already removed. Any malformation
+ * short-circuits to REQ_BAD: an ERR answer does not say which rule failed,
+ * so the rest of the line need not be checked.
+ */
+static enum req_type
+parse_line(const unsigned char *p, const unsigned char *end, uint64_t *n)
+{
+	const unsigned char *tok = NULL;
+	size_t toklen = 0;
+	enum req_type type;
+	int r;
+
+	r = next_token(&p, end, &tok, &toklen);
+	if (r <= 0)
+		return r == 0 ? REQ_EMPTY : REQ_BAD;
+	type = verb_type(tok, toklen);
+	if (type == REQ_BAD)
+		return REQ_BAD;
+	if (type == REQ_GET) {
+		if (next_token(&p, end, &tok, &toklen) != 1 ||
+		    parse_number(tok, toklen, n) == -1)
+			return REQ_BAD;
+	}
+	/* Nothing but spaces and tabs may follow the last token. */
+	if (next_token(&p, end, &tok, &toklen) != 0)
+		return REQ_BAD;
+	return type;
+}
+
+enum proto_result
+proto_parse(const char *buf, size_t len, size_t max_request,
+    struct request *req, size_t *consumed)
+{
+	size_t scan = len < max_request ? len : max_request;
+	const unsigned char *line = (const unsigned char *)buf;
+	const unsigned char *lf = NULL;
+	size_t end;
+	uint64_t n = 0;
+
+	/* memchr is not given a zero length: buf may be NULL when len is 0. */
+	if (scan > 0)
+		lf = memchr(line, '\n', scan);
+	if (lf == NULL)
+		return scan == max_request ? PROTO_TOO_LONG : PROTO_NEED_MORE;
+
+	end = (size_t)(lf - line);
+	if (end > 0 && line[end - 1] == '\r')
+		end--;
+	req->type = parse_line(line, line + end, &n);
+	req->n = req->type == REQ_GET ? n : 0;
+	*consumed = (size_t)(lf - line) + 1;
+	return PROTO_REQUEST;
+}

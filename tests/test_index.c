@@ -1,0 +1,908 @@
+/*
+ * Unit tests of the index: build, open and validate, pages, rebuild of a
+ * corrupt page, staleness, atomic creation. Every lookup is checked against
+ * a naive scan of the same bytes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "index.h"
+
+struct fx {
+	char dir[64];
+	char text[128];
+	char idx[128];
+	int fd;           /* text file, open while a test needs it */
+	struct index ix;
+	int ix_open;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/lsvr-idx-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->text, sizeof(f->text), "%s/t.txt", f->dir);
+	snprintf(f->idx, sizeof(f->idx), "%s/t.txt.lidx", f->dir);
+	f->fd = -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	if (f->ix_open)
+		index_close(&f->ix);
+	if (f->fd >= 0)
+		close(f->fd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void
+write_file(const char *path, const void *data, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+
+	assert_non_null(fp);
+	if (len > 0)
+		assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static void
+build_ok(struct fx *f, unsigned m)
+{
+	char err[512] = "";
+	enum index_status s = index_build(f->text, f->idx, m, NULL, NULL, NULL,
+	    err, sizeof(err));
+	if (s != INDEX_OK)
+		fail_msg("build: %s", err);
+}
+
+static enum index_status
+open_idx(struct fx *f, unsigned want_m, char *err, size_t errlen)
+{
+	enum index_status s;
+
+	if (f->fd < 0)
+		f->fd = open(f->text, O_RDONLY);
+	assert_true(f->fd >= 0);
+	if (f->ix_open) {
+		index_close(&f->ix);
+		f->ix_open = 0;
+	}
+	s = index_open(&f->ix, f->idx, f->fd, want_m, err, errlen);
+	f->ix_open = s == INDEX_OK;
+	return s;
+}
+
+static void
+open_ok(struct fx *f)
+{
+	char err[512] = "";
+
+	if (open_idx(f, 0, err, sizeof(err)) != INDEX_OK)
+		fail_msg("open: %s", err);
+}
+
+/* Every line of data, by a naive scan, must be exactly what lookup says. */
+static void
+check_against_naive(struct fx *f, const char *data, size_t len)
+{
+	uint64_t n = 0, start = 0, off, l;
+
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '\n')
+			continue;
+		n++;
+		assert_int_equal(index_lookup(&f->ix, n, &off, &l, NULL, 0),
+		    INDEX_OK);
+		assert_int_equal(off, start);
+		assert_int_equal(l, i + 1 - start);
+		start = i + 1;
+	}
+	if (start < len) {
+		n++;
+		assert_int_equal(index_lookup(&f->ix, n, &off, &l, NULL, 0),
+		    INDEX_OK);
+		assert_int_equal(off, start);
+		assert_int_equal(l, len - start);
+		assert_true(f->ix.h.flags & INDEX_FLAG_NO_FINAL_LF);
+	} else {
+		assert_false(f->ix.h.flags & INDEX_FLAG_NO_FINAL_LF);
+	}
+	assert_int_equal(f->ix.h.lines, n);
+	assert_int_equal(index_lookup(&f->ix, 0, &off, &l, NULL, 0),
+	    INDEX_ERR_ARG);
+	assert_int_equal(index_lookup(&f->ix, n + 1, &off, &l, NULL, 0),
+	    INDEX_ERR_ARG);
+}
+
+static void
+roundtrip(struct fx *f, const char *data, size_t len, unsigned m)
+{
+	write_file(f->text, data, len);
+	build_ok(f, m);
+	open_ok(f);
+	assert_int_equal(f->ix.h.lines_per_page, m);
+	check_against_naive(f, data, len);
+}
+
+/* Deterministic pseudo-random bytes (xorshift64*). */
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t
+rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+
+/* Lines of random length 0..maxlen of printable bytes, n lines, LF ends. */
+static char *
+gen_lines(size_t n, size_t maxlen, size_t *len)
+{
+	size_t cap = n * (maxlen + 1), pos = 0;
+	char *buf = malloc(cap + 1);
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = (size_t)(rnd() % (maxlen + 1));
+		for (size_t j = 0; j < l; j++)
+			buf[pos++] = (char)('a' + rnd() % 26);
+		buf[pos++] = '\n';
+	}
+	*len = pos;
+	return buf;
+}
+
+static void
+flip_byte(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR);
+	unsigned char c;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, off), 1);
+	c ^= 0x40;
+	assert_int_equal(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+/* ---- crc32c and the newline scan ---- */
+
+static void
+t_crc32c_vector(void **state)
+{
+	(void)state;
+	assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(crc32c(crc32c(0, "1234", 4), "56789", 5),
+	    0xE3069283u);
+	assert_int_equal(crc32c(0, "", 0), 0);
+}
+
+static void
+t_count_lf_all_alignments(void **state)
+{
+	char buf[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = rnd() % 5 == 0 ? '\n' : 'x';
+	for (size_t start = 0; start < 70; start++)
+		for (size_t len = 0; start + len <= sizeof(buf); len += 7) {
+			size_t naive = 0;
+			for (size_t i = start; i < start + len; i++)
+				naive += buf[i] == '\n';
+			assert_int_equal(index_count_lf(buf + start, len), naive);
+		}
+}
+
+/* ---- shapes of files ---- */
+
+static void
+t_empty_file(void **state)
+{
+	struct fx *f = *state;
+	uint64_t off, l;
+
+	roundtrip(f, "", 0, 4);
+	assert_int_equal(f->ix.h.lines, 0);
+	assert_int_equal(f->ix.h.pages, 0);
+	assert_int_equal(f->ix.h.index_size, INDEX_HEADER_SIZE);
+	assert_int_equal(index_lookup(&f->ix, 1, &off, &l, NULL, 0),
+	    INDEX_ERR_ARG);
+}
+
+static void
+t_one_byte_no_lf(void **state)
+{
+	roundtrip(*state, "a", 1, 4);
+}
+
+static void
+t_one_byte_lf(void **state)
+{
+	struct fx *f = *state;
+
+	roundtrip(f, "\n", 1, 4);
+	assert_int_equal(f->ix.h.lines, 1);
+}
+
+static void
+t_no_trailing_newline(void **state)
+{
+	roundtrip(*state, "a\nbb\nccc", 8, 2);
+}
+
+static void
+t_only_newlines(void **state)
+{
+	struct fx *f = *state;
+
+	roundtrip(f, "\n\n\n\n\n\n\n", 7, 2);
+	assert_int_equal(f->ix.h.pages, 4);
+}
+
+static void
+t_crlf_lines(void **state)
+{
+	struct fx *f = *state;
+	uint64_t off, l;
+
+	roundtrip(f, "one\r\ntwo\r\n\r\nthree\r\n", 19, 2);
+	assert_int_equal(index_lookup(&f->ix, 3, &off, &l, NULL, 0), INDEX_OK);
+	assert_int_equal(l, 2); /* "\r\n" is the whole line */
+}
+
+static void
+t_one_8mib_line(void **state)
+{
+	struct fx *f = *state;
+	size_t len = 8u << 20;
+	char *buf = malloc(len + 1);
+
+	assert_non_null(buf);
+	memset(buf, 'z', len);
+	buf[len] = '\n';
+	roundtrip(f, buf, len + 1, 4096);
+	assert_int_equal(f->ix.h.lines, 1);
+	free(buf);
+}
+
+static void
+t_arbitrary_bytes(void **state)
+{
+	size_t len = 200000;
+	char *buf = malloc(len);
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)(rnd() & 0xff); /* LF is 1 byte in 256 */
+	roundtrip(*state, buf, len, 16);
+	free(buf);
+}
+
+static void
+t_m1(void **state)
+{
+	struct fx *f = *state;
+
+	roundtrip(f, "a\nb\nc\n", 6, 1);
+	assert_int_equal(f->ix.h.pages, 3);
+}
+
+static void
+t_first_m_mplus1_last(void **state)
+{
+	struct fx *f = *state;
+	const char *d = "l1\nl2\nl3\nl4\nl5\nl6\nl7\nl8\nl9\nl10\n";
+	uint64_t off, l;
+
+	roundtrip(f, d, strlen(d), 4);
+	assert_int_equal(index_lookup(&f->ix, 1, &off, &l, NULL, 0), INDEX_OK);
+	assert_int_equal(off, 0);
+	assert_int_equal(index_lookup(&f->ix, 4, &off, &l, NULL, 0), INDEX_OK);
+	assert_memory_equal(d + off, "l4\n", 3);
+	assert_int_equal(index_lookup(&f->ix, 5, &off, &l, NULL, 0), INDEX_OK);
+	assert_memory_equal(d + off, "l5\n", 3);
+	assert_int_equal(index_lookup(&f->ix, 10, &off, &l, NULL, 0), INDEX_OK);
+	assert_int_equal(l, 4);
+	assert_memory_equal(d + off, "l10\n", 4);
+}
+
+static void
+t_exact_full_pages(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	char *buf = gen_lines(64, 10, &len);
+
+	roundtrip(f, buf, len, 8);
+	assert_int_equal(f->ix.h.pages, 8);
+	free(buf);
+}
+
+static void
+t_full_pages_plus_one(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	char *buf = gen_lines(65, 10, &len);
+
+	roundtrip(f, buf, len, 8);
+	assert_int_equal(f->ix.h.pages, 9);
+	free(buf);
+}
+
+static void
+t_every_page_boundary(void **state)
+{
+	size_t len;
+	char *buf = gen_lines(5000, 40, &len);
+
+	roundtrip(*state, buf, len, 8);
+	free(buf);
+}
+
+static void
+t_many_lines_default_m(void **state)
+{
+	size_t len;
+	char *buf = gen_lines(100000, 30, &len);
+
+	roundtrip(*state, buf, len, INDEX_M_DEFAULT);
+	free(buf);
+}
+
+static void
+t_largest_m(void **state)
+{
+	roundtrip(*state, "x\ny\n", 4, INDEX_M_MAX);
+}
+
+static void
+t_bad_m(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+
+	write_file(f->text, "a\n", 2);
+	assert_int_equal(index_build(f->text, f->idx, 3, NULL, NULL, NULL, err,
+	    sizeof(err)), INDEX_ERR_ARG);
+	assert_int_equal(index_build(f->text, f->idx, 0, NULL, NULL, NULL, err,
+	    sizeof(err)), INDEX_ERR_ARG);
+	assert_int_equal(index_build(f->text, f->idx, INDEX_M_MAX * 2, NULL,
+	    NULL, NULL, err, sizeof(err)), INDEX_ERR_ARG);
+	assert_int_equal(access(f->idx, F_OK), -1);
+}
+
+/* ---- corruption ---- */
+
+static void
+t_header_flip_every_byte(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	write_file(f->text, "a\nb\n", 4);
+	build_ok(f, 2);
+	for (off_t i = 0; i < 128; i++) {
+		enum index_status s, want;
+		flip_byte(f->idx, i);
+		s = open_idx(f, 0, err, sizeof(err));
+		want = i < 8 ? INDEX_ERR_MAGIC : i < 12 ? INDEX_ERR_VERSION :
+		    INDEX_ERR_HEADER;
+		if (s != want)
+			fail_msg("byte %lld: got %s (%s)", (long long)i,
+			    index_status_name(s), err);
+		flip_byte(f->idx, i);
+	}
+	open_ok(f);
+}
+
+static void
+t_page_flip_detected(void **state)
+{
+	struct fx *f = *state;
+	uint64_t offs[9];
+	char err[512];
+	size_t len;
+	char *buf = gen_lines(40, 10, &len);
+
+	roundtrip(f, buf, len, 8);
+	/* page 2, slot 3 */
+	flip_byte(f->idx, INDEX_HEADER_SIZE + 2 * f->ix.h.page_bytes + 3 * 8);
+	open_ok(f); /* opening never reads pages */
+	assert_int_equal(index_read_page(&f->ix, 2, offs, err, sizeof(err)),
+	    INDEX_ERR_PAGE);
+	assert_non_null(strstr(err, "page 2"));
+	assert_int_equal(index_read_page(&f->ix, 1, offs, err, sizeof(err)),
+	    INDEX_OK);
+	assert_int_equal(index_read_page(&f->ix, 3, offs, err, sizeof(err)),
+	    INDEX_OK);
+	free(buf);
+}
+
+static void
+t_page_trailer_flip_detected(void **state)
+{
+	struct fx *f = *state;
+	uint64_t offs[5];
+
+	roundtrip(f, "a\nb\nc\nd\ne\n", 10, 4);
+	flip_byte(f->idx, INDEX_HEADER_SIZE + 5 * 8 + 1); /* the CRC */
+	assert_int_equal(index_read_page(&f->ix, 0, offs, NULL, 0),
+	    INDEX_ERR_PAGE);
+	flip_byte(f->idx, INDEX_HEADER_SIZE + 5 * 8 + 1);
+	flip_byte(f->idx, INDEX_HEADER_SIZE + 5 * 8 + 6); /* the zero word */
+	assert_int_equal(index_read_page(&f->ix, 0, offs, NULL, 0),
+	    INDEX_ERR_PAGE);
+}
+
+static void
+t_swapped_pages_detected(void **state)
+{
+	struct fx *f = *state;
+	uint64_t offs[3];
+	unsigned char a[32], b[32];
+	int fd;
+	size_t pb;
+
+	roundtrip(f, "a\nb\nc\nd\n", 8, 2);
+	pb = (size_t)f->ix.h.page_bytes;
+	assert_int_equal(pb, 32);
+	fd = open(f->idx, O_RDWR);
+	assert_int_equal(pread(fd, a, pb, INDEX_HEADER_SIZE), (ssize_t)pb);
+	assert_int_equal(pread(fd, b, pb, INDEX_HEADER_SIZE + pb), (ssize_t)pb);
+	assert_int_equal(pwrite(fd, b, pb, INDEX_HEADER_SIZE), (ssize_t)pb);
+	assert_int_equal(pwrite(fd, a, pb, INDEX_HEADER_SIZE + pb), (ssize_t)pb);
+	close(fd);
+	assert_int_equal(index_read_page(&f->ix, 0, offs, NULL, 0),
+	    INDEX_ERR_PAGE);
+	assert_int_equal(index_read_page(&f->ix, 1, offs, NULL, 0),
+	    INDEX_ERR_PAGE);
+}
+
+static void
+t_truncated_index(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	struct stat st;
+
+	roundtrip(f, "a\nb\nc\n", 6, 2);
+	assert_int_equal(stat(f->idx, &st), 0);
+	assert_int_equal(truncate(f->idx, st.st_size - 1), 0);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_TRUNCATED);
+	assert_non_null(strstr(err, f->idx));
+	assert_int_equal(truncate(f->idx, 100), 0);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_TRUNCATED);
+	assert_int_equal(truncate(f->idx, 0), 0);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_MAGIC);
+}
+
+static void
+t_extended_index(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	struct stat st;
+
+	roundtrip(f, "a\nb\nc\n", 6, 2);
+	assert_int_equal(stat(f->idx, &st), 0);
+	assert_int_equal(truncate(f->idx, st.st_size + 1), 0);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_TRUNCATED);
+}
+
+static void
+t_wrong_magic(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	write_file(f->text, "a\n", 2);
+	write_file(f->idx, "this is not an index at all, just text\n", 39);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_MAGIC);
+	assert_non_null(strstr(err, "magic"));
+}
+
+static void
+t_wrong_version(void **state)
+{
+	struct fx *f = *state;
+	unsigned char h[128];
+	char err[512];
+	int fd;
+
+	write_file(f->text, "a\n", 2);
+	build_ok(f, 4);
+	fd = open(f->idx, O_RDWR);
+	assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+	h[8] = 2; /* a later format, with a checksum that matches */
+	uint32_t c = crc32c(0, h, 124);
+	for (int i = 0; i < 4; i++)
+		h[124 + i] = (unsigned char)(c >> (8 * i));
+	assert_int_equal(pwrite(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+	close(fd);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_VERSION);
+	assert_non_null(strstr(err, "version 2"));
+}
+
+static void
+t_missing_index(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	write_file(f->text, "a\n", 2);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_MISSING);
+}
+
+static void
+t_missing_text(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	assert_int_equal(index_build(f->text, f->idx, 4, NULL, NULL, NULL, err,
+	    sizeof(err)), INDEX_ERR_MISSING);
+	assert_non_null(strstr(err, f->text));
+}
+
+static void
+t_unwritable_index_dir(void **state)
+{
+	struct fx *f = *state;
+	char err[512], path[256];
+
+	write_file(f->text, "a\n", 2);
+	snprintf(path, sizeof(path), "%s/no/such/dir/x.lidx", f->dir);
+	assert_int_equal(index_build(f->text, path, 4, NULL, NULL, NULL, err,
+	    sizeof(err)), INDEX_ERR_IO);
+	assert_non_null(strstr(err, "no/such/dir"));
+}
+
+static void
+t_wrong_lines_per_page(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	write_file(f->text, "a\nb\n", 4);
+	build_ok(f, 8);
+	assert_int_equal(open_idx(f, 16, err, sizeof(err)), INDEX_ERR_PARAM);
+	assert_non_null(strstr(err, "lines_per_page"));
+	assert_int_equal(open_idx(f, 8, err, sizeof(err)), INDEX_OK);
+}
+
+/* ---- staleness ---- */
+
+static void
+set_mtime(const char *path, time_t s, long ns)
+{
+	struct timespec ts[2] = { { s, ns }, { s, ns } };
+
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static void
+t_stale_size(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	write_file(f->text, "a\nb\n", 4);
+	build_ok(f, 4);
+	write_file(f->text, "a\nb\nc\n", 6);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_STALE);
+	assert_non_null(strstr(err, "size"));
+}
+
+static void
+t_stale_mtime(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	write_file(f->text, "a\nb\n", 4);
+	set_mtime(f->text, 1000000000, 5);
+	build_ok(f, 4);
+	set_mtime(f->text, 1000000000, 6);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_STALE);
+	assert_non_null(strstr(err, "modification time"));
+}
+
+static void
+t_stale_content_same_size_mtime(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	write_file(f->text, "abc\ndef\n", 8);
+	set_mtime(f->text, 1000000000, 0);
+	build_ok(f, 4);
+	write_file(f->text, "abc\ndeg\n", 8);
+	set_mtime(f->text, 1000000000, 0);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_STALE);
+	assert_non_null(strstr(err, "fingerprint"));
+}
+
+static void
+t_stale_content_large_file_sample(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	size_t len;
+	char *buf = gen_lines(40000, 60, &len); /* > 64 KiB: sampled */
+
+	write_file(f->text, buf, len);
+	set_mtime(f->text, 1000000000, 0);
+	build_ok(f, 64);
+	/* The last sample ends at the end of the file: change a byte there. */
+	buf[len - 2] = buf[len - 2] == 'a' ? 'b' : 'a';
+	write_file(f->text, buf, len);
+	set_mtime(f->text, 1000000000, 0);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_STALE);
+	free(buf);
+}
+
+/* ---- page rebuild ---- */
+
+static void
+corrupt_page(struct fx *f, uint64_t page)
+{
+	flip_byte(f->idx, (off_t)(INDEX_HEADER_SIZE + page *
+	    f->ix.h.page_bytes + 8));
+}
+
+static void
+check_rebuild(struct fx *f, uint64_t page)
+{
+	unsigned m = f->ix.h.lines_per_page;
+	uint64_t *want = calloc(m + 1, 8), *got = calloc(m + 1, 8);
+	char err[512];
+
+	assert_int_equal(index_read_page(&f->ix, page, want, NULL, 0), INDEX_OK);
+	corrupt_page(f, page);
+	assert_int_equal(index_read_page(&f->ix, page, got, NULL, 0),
+	    INDEX_ERR_PAGE);
+	if (index_rebuild_page(&f->ix, f->fd, page, got, err, sizeof(err)) !=
+	    INDEX_OK)
+		fail_msg("rebuild page %llu: %s", (unsigned long long)page, err);
+	assert_memory_equal(want, got, (m + 1) * 8);
+	free(want);
+	free(got);
+}
+
+static void
+t_rebuild_middle_page(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	char *buf = gen_lines(100, 20, &len);
+
+	roundtrip(f, buf, len, 8);
+	check_rebuild(f, 5);
+	free(buf);
+}
+
+static void
+t_rebuild_first_page(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	char *buf = gen_lines(100, 20, &len);
+
+	roundtrip(f, buf, len, 8);
+	check_rebuild(f, 0);
+	free(buf);
+}
+
+static void
+t_rebuild_last_partial_page_no_lf(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	char *buf = gen_lines(21, 20, &len);
+
+	buf[len - 1] = 'q'; /* last line without its LF */
+	roundtrip(f, buf, len, 8);
+	check_rebuild(f, 2);
+	free(buf);
+}
+
+static void
+t_rebuild_after_bad_neighbours(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	char *buf = gen_lines(100, 20, &len);
+
+	roundtrip(f, buf, len, 8);
+	corrupt_page(f, 3);
+	corrupt_page(f, 4);
+	check_rebuild(f, 5); /* scans from the end of page 2 */
+	free(buf);
+}
+
+static void
+t_rebuild_refuses_changed_text(void **state)
+{
+	struct fx *f = *state;
+	uint64_t offs[9];
+	char err[512];
+	size_t len;
+	char *buf = gen_lines(30, 20, &len);
+
+	roundtrip(f, buf, len, 8);
+	corrupt_page(f, 3);
+	/* The text loses its LFs behind the index's back. */
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '\n')
+			buf[i] = ' ';
+	close(f->fd);
+	write_file(f->text, buf, len);
+	f->fd = open(f->text, O_RDONLY);
+	assert_int_equal(index_rebuild_page(&f->ix, f->fd, 3, offs, err,
+	    sizeof(err)), INDEX_ERR_SOURCE);
+	free(buf);
+}
+
+/* ---- atomic creation ---- */
+
+static void
+t_killed_build_leaves_nothing_valid(void **state)
+{
+	struct fx *f = *state;
+	char tmp[256], err[512];
+	size_t len;
+	char *buf = gen_lines(1000000, 60, &len); /* ~30 MB of text */
+	struct stat st;
+	pid_t pid;
+
+	write_file(f->text, buf, len);
+	free(buf);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		index_build(f->text, f->idx, 1, NULL, NULL, NULL, NULL, 0);
+		_exit(0);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", f->idx, (long)pid);
+	/* Kill it part-way: once its temporary file has real content. */
+	for (;;) {
+		struct timespec ts = { 0, 1000000 };
+		if (stat(tmp, &st) == 0 && st.st_size > (1 << 20))
+			break;
+		assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_MISSING);
+	/* Not even the leftover temporary file passes for an index. */
+	if (f->fd >= 0)
+		assert_int_not_equal(index_open(&f->ix, tmp, f->fd, 0, NULL, 0),
+		    INDEX_OK);
+}
+
+static void
+t_rebuild_keeps_old_index_until_rename(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	roundtrip(f, "a\nb\n", 4, 2);
+	/* A failed build (bad m) must not touch the good index. */
+	assert_int_equal(index_build(f->text, f->idx, 6, NULL, NULL, NULL, err,
+	    sizeof(err)), INDEX_ERR_ARG);
+	assert_int_equal(open_idx(f, 2, err, sizeof(err)), INDEX_OK);
+}
+
+static void
+t_size_per_line(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	char *buf = gen_lines(25 * INDEX_M_DEFAULT, 30, &len);
+
+	roundtrip(f, buf, len, INDEX_M_DEFAULT);
+	/* At most 8 bytes per line plus 1% (a partial last page is padded,
+	 * which matters only for files of a few pages). */
+	assert_true(f->ix.h.index_size <= 8 * f->ix.h.lines * 101 / 100);
+	free(buf);
+}
+
+static void
+t_default_path(void **state)
+{
+	char out[32];
+
+	(void)state;
+	assert_int_equal(index_default_path("data/x.txt", out, sizeof(out)), 0);
+	assert_string_equal(out, "data/x.txt.lidx");
+	assert_int_equal(index_default_path("a-very-long-path-name-here.txt",
+	    out, sizeof(out)), -1);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_crc32c_vector),
+		cmocka_unit_test(t_count_lf_all_alignments),
+		T(t_empty_file),
+		T(t_one_byte_no_lf),
+		T(t_one_byte_lf),
+		T(t_no_trailing_newline),
+		T(t_only_newlines),
+		T(t_crlf_lines),
+		T(t_one_8mib_line),
+		T(t_arbitrary_bytes),
+		T(t_m1),
+		T(t_first_m_mplus1_last),
+		T(t_exact_full_pages),
+		T(t_full_pages_plus_one),
+		T(t_every_page_boundary),
+		T(t_many_lines_default_m),
+		T(t_largest_m),
+		T(t_bad_m),
+		T(t_header_flip_every_byte),
+		T(t_page_flip_detected),
+		T(t_page_trailer_flip_detected),
+		T(t_swapped_pages_detected),
+		T(t_truncated_index),
+		T(t_extended_index),
+		T(t_wrong_magic),
+		T(t_wrong_version),
+		T(t_missing_index),
+		T(t_missing_text),
+		T(t_unwritable_index_dir),
+		T(t_wrong_lines_per_page),
+		T(t_stale_size),
+		T(t_stale_mtime),
+		T(t_stale_content_same_size_mtime),
+		T(t_stale_content_large_file_sample),
+		T(t_rebuild_middle_page),
+		T(t_rebuild_first_page),
+		T(t_rebuild_last_partial_page_no_lf),
+		T(t_rebuild_after_bad_neighbours),
+		T(t_rebuild_refuses_changed_text),
+		T(t_killed_build_leaves_nothing_valid),
+		T(t_rebuild_keeps_old_index_until_rename),
+		T(t_size_per_line),
+		cmocka_unit_test(t_default_path),
+	};
+
+	return cmocka_run_group_tests_name("index", tests, NULL, NULL);
+}

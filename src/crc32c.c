@@ -1,6 +1,7 @@
 /*
- * crc32c: CRC-32C in software, slicing-by-8 (eight table lookups per eight
- * bytes). Tables are built once, on first use.
+ * crc32c: CRC-32C with the SSE4.2 crc32 instruction when the CPU has it
+ * (about ten times the speed), else in software, slicing-by-8 (eight table
+ * lookups per eight bytes). Tables are built once, on first use.
  */
 #include <pthread.h>
 #include <string.h>
@@ -37,8 +38,60 @@ load_le64(const unsigned char *p)
 	return v;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/*
+ * GCC and Clang: compile this one function for SSE4.2 and pick it at run
+ * time, so the binary still runs on x86-64 CPUs without the instruction.
+ */
+#include <nmmintrin.h>
+
+__attribute__((target("sse4.2")))
+static uint32_t
+crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	uint64_t c = ~crc;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8); /* x86 is little-endian */
+		c = _mm_crc32_u64(c, v);
+	}
+	for (; len > 0; p++, len--)
+		c = _mm_crc32_u8((uint32_t)c, *p);
+	return ~(uint32_t)c;
+}
+
+static int
+have_hw(void)
+{
+	return __builtin_cpu_supports("sse4.2");
+}
+#else
+static int
+have_hw(void)
+{
+	return 0;
+}
+
+static uint32_t
+crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
+{
+	(void)p;
+	(void)len;
+	return crc;
+}
+#endif
+
 uint32_t
 crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	if (have_hw())
+		return crc32c_hw(crc, buf, len);
+	return crc32c_portable(crc, buf, len);
+}
+
+uint32_t
+crc32c_portable(uint32_t crc, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 

@@ -206,6 +206,17 @@ t_crc32c_vector(void **state)
 	assert_int_equal(crc32c(crc32c(0, "1234", 4), "56789", 5),
 	    0xE3069283u);
 	assert_int_equal(crc32c(0, "", 0), 0);
+	assert_int_equal(crc32c_portable(0, "123456789", 9), 0xE3069283u);
+	/* Both paths agree on every length and alignment. */
+	{
+		unsigned char buf[300];
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = (unsigned char)(rnd() & 0xff);
+		for (size_t off = 0; off < 9; off++)
+			for (size_t len = 0; off + len <= sizeof(buf); len += 13)
+				assert_int_equal(crc32c(7, buf + off, len),
+				    crc32c_portable(7, buf + off, len));
+	}
 }
 
 static void

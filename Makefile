@@ -68,8 +68,13 @@ $(B)/linesvr-gendata: $(B)/obj/scripts/gendata.o
 $(B)/linesvr-bench: $(B)/obj/lt_main.o $(BENCH_LIB_OBJ) $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Tests link every library module; integration tests also link the harness.
-$(B)/tests/test_%: $(B)/obj/tests/test_%.o $(BENCH_LIB_OBJ) $(B)/liblinesvr.a
+# Tests link every library module; the load generator's tests also link
+# its modules, integration tests the harness.
+$(B)/tests/test_bench_%: $(B)/obj/tests/test_bench_%.o $(BENCH_LIB_OBJ) \
+    $(B)/liblinesvr.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_CMOCKA) $(LDLIBS)
+$(B)/tests/test_%: $(B)/obj/tests/test_%.o $(B)/liblinesvr.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_CMOCKA) $(LDLIBS)
 $(B)/tests/it_%: $(B)/obj/tests/it_%.o $(B)/obj/tests/harness.o $(B)/liblinesvr.a

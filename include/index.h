@@ -1,10 +1,12 @@
 /*
  * index: the paged line-offset index of a text file (format in README.md).
  *
- * Line n (1-based) lives in page (n-1)/m, slot (n-1)%m. A page holds m + 1
- * little-endian uint64 offsets: the start of each of its lines and the end
- * (one past the LF) of its last one, then a CRC-32C trailer, so one GET reads
- * one page. The header records what the index was built from, and is
+ * Line n (1-based) lives in page (n-1)/m, slot (n-1)%m. A page holds the
+ * start of its first line and the end (one past the LF) of each of its m
+ * lines — as a uint64 base and uint32 deltas, or, in an index built "wide"
+ * because some page spans 4 GiB or more, as m + 1 uint64 offsets — then a
+ * CRC-32C trailer, so one GET reads one page. Readers always get the m + 1
+ * offsets. The header records what the index was built from, and is
  * checked on open without reading the pages or scanning the text.
  *
  * This module knows nothing of sockets or caches. Functions that can fail
@@ -26,6 +28,7 @@
 #define INDEX_M_DEFAULT    4096
 #define INDEX_M_MAX        (1u << 20)
 #define INDEX_FLAG_NO_FINAL_LF 1u           /* last line lacks its LF */
+#define INDEX_FLAG_WIDE    2u               /* pages hold uint64 offsets */
 
 enum index_status {
 	INDEX_OK = 0,
@@ -48,7 +51,7 @@ struct index_header {
 	uint32_t flags;           /* INDEX_FLAG_* */
 	uint64_t lines;
 	uint64_t pages;
-	uint64_t page_bytes;      /* (m + 1) * 8 + 8 */
+	uint64_t page_bytes;      /* 4m + 16, or (m + 1) * 8 + 8 when wide */
 	uint64_t source_size;
 	int64_t  source_mtime_s;
 	uint32_t source_mtime_ns;

@@ -102,20 +102,32 @@ power_of_two(uint64_t v)
 	return v != 0 && (v & (v - 1)) == 0;
 }
 
+/*
+ * A compact page is a uint64 base (the start of its first line) and m
+ * uint32 line ends relative to it: 4 bytes a line. A wide page, used by
+ * the whole index when some page's lines span 4 GiB or more, stores m + 1
+ * uint64 offsets. Both end in an 8-byte trailer.
+ */
 static uint64_t
-page_bytes_for(unsigned m)
+page_body_bytes(unsigned m, int wide)
 {
-	return ((uint64_t)m + 1) * 8 + 8;
+	return wide ? ((uint64_t)m + 1) * 8 : 8 + (uint64_t)m * 4;
 }
 
-/* CRC of a page: its number, then its offsets as stored (little-endian). */
+static uint64_t
+page_bytes_for(unsigned m, int wide)
+{
+	return page_body_bytes(m, wide) + 8;
+}
+
+/* CRC of a page: its number, then its body as stored (little-endian). */
 static uint32_t
-page_crc(uint64_t page, const unsigned char *le_offs, size_t nbytes)
+page_crc(uint64_t page, const unsigned char *body, size_t nbytes)
 {
 	unsigned char num[8];
 
 	put_le64(num, page);
-	return crc32c(crc32c(0, num, 8), le_offs, nbytes);
+	return crc32c(crc32c(0, num, 8), body, nbytes);
 }
 
 /* pread all of len bytes, retrying short reads; -1 on error, else bytes. */
@@ -352,6 +364,8 @@ pagefill_pad(struct pagefill *pf)
 struct builder {
 	int out_fd;
 	unsigned m;
+	int wide;                /* pages store uint64 offsets */
+	int need_wide;           /* a compact page could not hold a span */
 	uint64_t page_bytes;
 	unsigned char *buf[2];
 	int cur;                 /* the buffer the scan fills */
@@ -374,7 +388,7 @@ static void
 seal_pages(const struct builder *b, unsigned char *p, size_t len,
     uint64_t page)
 {
-	size_t nbytes = ((size_t)b->m + 1) * 8;
+	size_t nbytes = (size_t)b->page_bytes - 8;
 
 	for (size_t off = 0; off < len; off += b->page_bytes, page++) {
 		put_le32(p + off + nbytes, page_crc(page, p + off, nbytes));
@@ -422,11 +436,14 @@ writer_main(void *arg)
 }
 
 static int
-builder_start(struct builder *b, int fd, unsigned m)
+builder_start(struct builder *b, int fd, unsigned m, int wide)
 {
+	memset(b, 0, sizeof(*b));
+	b->written = INDEX_HEADER_SIZE;
 	b->out_fd = fd;
 	b->m = m;
-	b->page_bytes = page_bytes_for(m);
+	b->wide = wide;
+	b->page_bytes = page_bytes_for(m, wide);
 	for (int i = 0; i < 2; i++)
 		if ((b->buf[i] = malloc(OUT_CHUNK > b->page_bytes ? OUT_CHUNK :
 		    b->page_bytes)) == NULL)
@@ -496,11 +513,19 @@ builder_emit(struct pagefill *pf)
 	    builder_handoff(b) < 0)
 		return 1;
 	dst = b->buf[b->cur] + b->out_len;
-	if (host_is_le())
-		memcpy(dst, pf->offs, ((size_t)pf->m + 1) * 8);
-	else
+	if (b->wide) {
 		for (unsigned j = 0; j <= pf->m; j++)
 			put_le64(dst + 8 * (size_t)j, pf->offs[j]);
+	} else {
+		if (pf->offs[pf->m] - pf->offs[0] > UINT32_MAX) {
+			b->need_wide = 1;
+			return 1;
+		}
+		put_le64(dst, pf->offs[0]);
+		for (unsigned j = 1; j <= pf->m; j++)
+			put_le32(dst + 8 + 4 * (size_t)(j - 1),
+			    (uint32_t)(pf->offs[j] - pf->offs[0]));
+	}
 	b->out_len += b->page_bytes;
 	return 0;
 }
@@ -607,6 +632,8 @@ build_finish(struct build_job *j, struct index_header *ih, char *err,
 	if (builder_finish(&j->b) < 0)
 		return fail(INDEX_ERR_IO, err, errlen, "writing the index: %s",
 		    strerror(j->b.failed_errno));
+	if (j->b.wide)
+		ih->flags |= INDEX_FLAG_WIDE;
 	ih->version = INDEX_VERSION;
 	ih->lines_per_page = j->pf.m;
 	ih->lines = j->pf.lines;
@@ -670,6 +697,34 @@ build_open(struct build_job *j, const char *text_path, char *err,
 	return INDEX_OK;
 }
 
+/*
+ * One pass over the text with compact or wide pages. A compact pass that
+ * meets a page spanning 4 GiB or more stops with b.need_wide set, and the
+ * caller starts again, wide, over the same temporary file.
+ */
+static enum index_status
+build_pass(struct build_job *j, int fd, int wide, struct index_header *ih,
+    char *err, size_t errlen)
+{
+	enum index_status st;
+
+	builder_finish(&j->b);
+	j->pf.k = 0;
+	j->pf.page = 0;
+	j->pf.lines = 0;
+	j->pf.offs[0] = 0;
+	if (lseek(j->text_fd, 0, SEEK_SET) < 0 ||
+	    ftruncate(fd, INDEX_HEADER_SIZE) < 0 ||
+	    lseek(fd, INDEX_HEADER_SIZE, SEEK_SET) < 0 ||
+	    builder_start(&j->b, fd, j->pf.m, wide) < 0)
+		return fail(INDEX_ERR_IO, err, errlen, "starting the index: %s",
+		    strerror(errno));
+	st = build_scan(j, err, errlen);
+	if (st == INDEX_OK)
+		st = build_finish(j, ih, err, errlen);
+	return st;
+}
+
 enum index_status
 index_build(const char *text_path, const char *index_path, unsigned m,
     index_progress_fn progress, void *progress_arg,
@@ -707,22 +762,17 @@ index_build(const char *text_path, const char *index_path, unsigned m,
 	j.pf.emit = builder_emit;
 	j.pf.ctx = &j.b;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		st = fail(INDEX_ERR_IO, err, errlen, "%s: %s", tmp,
-		    strerror(errno));
-		goto done;
-	}
 	/* Zeros where the header goes: no valid magic until the very end. */
 	memset(zero, 0, sizeof(zero));
-	j.b.written = sizeof(zero);
-	if (write_full(fd, zero, sizeof(zero)) < 0 ||
-	    builder_start(&j.b, fd, m) < 0) {
+	if (fd < 0 || write_full(fd, zero, sizeof(zero)) < 0) {
 		st = fail(INDEX_ERR_IO, err, errlen, "%s: %s", tmp,
 		    strerror(errno));
 		goto done;
 	}
-	if ((st = build_scan(&j, err, errlen)) != INDEX_OK ||
-	    (st = build_finish(&j, &ih, err, errlen)) != INDEX_OK ||
+	st = build_pass(&j, fd, 0, &ih, err, errlen);
+	if (st != INDEX_OK && j.b.need_wide)
+		st = build_pass(&j, fd, 1, &ih, err, errlen);
+	if (st != INDEX_OK ||
 	    (st = build_commit(fd, tmp, index_path, &ih, err, errlen))
 	    != INDEX_OK)
 		goto done;
@@ -791,7 +841,8 @@ check_header(const struct index_header *ih, const unsigned char *h,
 	uint64_t m = ih->lines_per_page;
 
 	if (get_le32(h + HDR_HSIZE) != INDEX_HEADER_SIZE || !power_of_two(m) ||
-	    m > INDEX_M_MAX || ih->page_bytes != page_bytes_for((unsigned)m) ||
+	    m > INDEX_M_MAX || ih->page_bytes != page_bytes_for((unsigned)m,
+	    (ih->flags & INDEX_FLAG_WIDE) != 0) ||
 	    ih->pages != (ih->lines + m - 1) / m ||
 	    ih->lines > ih->source_size ||
 	    ih->pages > (UINT64_MAX - INDEX_HEADER_SIZE) / ih->page_bytes ||
@@ -898,22 +949,63 @@ index_close(struct index *idx)
 
 /* ---- pages ---- */
 
-/* Verify a page read as stored (little-endian) into offs, then decode it. */
-static enum index_status
-verify_page(const struct index *idx, uint64_t page, uint64_t *offs,
-    const unsigned char *trailer, char *err, size_t errlen)
+/*
+ * Decode a verified page body in place into offs[0..m]. The body was read
+ * into the tail of offs; decoding forward never overwrites a field before
+ * it is read (entry k ends at byte 8k + 8, compact field k starts at byte
+ * 4m + 8 + 4k).
+ */
+static void
+decode_page(const struct index *idx, const unsigned char *raw, uint64_t *offs)
 {
 	unsigned m = idx->h.lines_per_page;
-	size_t nbytes = ((size_t)m + 1) * 8;
+	uint64_t base;
 
-	if (get_le32(trailer) != page_crc(page, (unsigned char *)offs, nbytes) ||
+	if (idx->h.flags & INDEX_FLAG_WIDE) {
+		if (!host_is_le())
+			for (unsigned j = 0; j <= m; j++)
+				offs[j] = get_le64(raw + 8 * (size_t)j);
+		return;
+	}
+	base = get_le64(raw);
+	offs[0] = base;
+	for (unsigned k = 1; k <= m; k++)
+		offs[k] = base + get_le32(raw + 8 + 4 * (size_t)(k - 1));
+}
+
+enum index_status
+index_read_page(const struct index *idx, uint64_t page, uint64_t *offs,
+    char *err, size_t errlen)
+{
+	unsigned m = idx->h.lines_per_page;
+	size_t body = (size_t)idx->h.page_bytes - 8;
+	unsigned char *raw = (unsigned char *)offs + ((size_t)m + 1) * 8 - body;
+	unsigned char trailer[8];
+	struct iovec iov[2] = {
+		{ .iov_base = raw, .iov_len = body },
+		{ .iov_base = trailer, .iov_len = sizeof(trailer) },
+	};
+	ssize_t r;
+
+	if (page >= idx->h.pages)
+		return fail(INDEX_ERR_ARG, err, errlen, "page %llu out of range",
+		    (unsigned long long)page);
+	/* One system call reads the body in place and the trailer aside. */
+	do {
+		r = preadv(idx->fd, iov, 2,
+		    (off_t)(INDEX_HEADER_SIZE + page * idx->h.page_bytes));
+	} while (r < 0 && errno == EINTR);
+	if (r != (ssize_t)(body + sizeof(trailer)))
+		return fail(INDEX_ERR_IO, err, errlen,
+		    "%s: reading page %llu: %s", idx->path,
+		    (unsigned long long)page, r < 0 ? strerror(errno) :
+		    "short read");
+	if (get_le32(trailer) != page_crc(page, raw, body) ||
 	    get_le32(trailer + 4) != 0)
 		return fail(INDEX_ERR_PAGE, err, errlen,
 		    "%s: page %llu failed its checksum", idx->path,
 		    (unsigned long long)page);
-	if (!host_is_le())
-		for (unsigned j = 0; j <= m; j++)
-			offs[j] = get_le64((unsigned char *)&offs[j]);
+	decode_page(idx, raw, offs);
 	/* A page that passes its checksum but points outside the text file
 	 * was written by something other than index_build: refuse it too. */
 	for (unsigned j = 0; j < m; j++)
@@ -922,34 +1014,6 @@ verify_page(const struct index *idx, uint64_t page, uint64_t *offs,
 			    "%s: page %llu has offsets out of order", idx->path,
 			    (unsigned long long)page);
 	return INDEX_OK;
-}
-
-enum index_status
-index_read_page(const struct index *idx, uint64_t page, uint64_t *offs,
-    char *err, size_t errlen)
-{
-	size_t nbytes = ((size_t)idx->h.lines_per_page + 1) * 8;
-	unsigned char trailer[8];
-	struct iovec iov[2] = {
-		{ .iov_base = offs, .iov_len = nbytes },
-		{ .iov_base = trailer, .iov_len = sizeof(trailer) },
-	};
-	ssize_t r;
-
-	if (page >= idx->h.pages)
-		return fail(INDEX_ERR_ARG, err, errlen, "page %llu out of range",
-		    (unsigned long long)page);
-	/* One system call reads the offsets in place and the trailer aside. */
-	do {
-		r = preadv(idx->fd, iov, 2,
-		    (off_t)(INDEX_HEADER_SIZE + page * idx->h.page_bytes));
-	} while (r < 0 && errno == EINTR);
-	if (r != (ssize_t)(nbytes + sizeof(trailer)))
-		return fail(INDEX_ERR_IO, err, errlen,
-		    "%s: reading page %llu: %s", idx->path,
-		    (unsigned long long)page, r < 0 ? strerror(errno) :
-		    "short read");
-	return verify_page(idx, page, offs, trailer, err, errlen);
 }
 
 /* ---- page rebuild, lookup, names ---- */

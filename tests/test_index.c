@@ -110,6 +110,8 @@ open_ok(struct fx *f)
 		fail_msg("open: %s", err);
 }
 
+static void check_rebuild(struct fx *f, uint64_t page);
+
 /* Every line of data, by a naive scan, must be exactly what lookup says. */
 static void
 check_against_naive(struct fx *f, const char *data, size_t len)
@@ -399,6 +401,45 @@ t_largest_m(void **state)
 	roundtrip(*state, "x\ny\n", 4, INDEX_M_MAX);
 }
 
+/* A page whose lines span 4 GiB or more makes the whole index wide. */
+static void
+t_wide_pages_over_4gib(void **state)
+{
+	struct fx *f = *state;
+	uint64_t off, l, big = (4ull << 30) + 4096;
+	int fd;
+
+	/* Sparse: "a\n", a 4 GiB line of zeros, "b\n", "c\n". */
+	fd = open(f->text, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "a\n", 2, 0), 2);
+	assert_int_equal(pwrite(fd, "\nb\nc\n", 5, (off_t)big), 5);
+	close(fd);
+	build_ok(f, 4);
+	open_ok(f);
+	assert_true(f->ix.h.flags & INDEX_FLAG_WIDE);
+	assert_int_equal(f->ix.h.page_bytes, 5 * 8 + 8);
+	assert_int_equal(f->ix.h.lines, 4);
+	assert_int_equal(index_lookup(&f->ix, 2, &off, &l, NULL, 0), INDEX_OK);
+	assert_int_equal(off, 2);
+	assert_int_equal(l, big + 1 - 2);
+	assert_int_equal(index_lookup(&f->ix, 4, &off, &l, NULL, 0), INDEX_OK);
+	assert_int_equal(off, big + 3);
+	assert_int_equal(l, 2);
+	/* A corrupt wide page is rebuilt as well. */
+	check_rebuild(f, 0);
+}
+
+static void
+t_compact_pages_by_default(void **state)
+{
+	struct fx *f = *state;
+
+	roundtrip(f, "a\nb\nc\n", 6, 1);
+	assert_false(f->ix.h.flags & INDEX_FLAG_WIDE);
+	assert_int_equal(f->ix.h.page_bytes, 8 + 4 + 8);
+}
+
 static void
 t_bad_m(void **state)
 {
@@ -468,12 +509,16 @@ t_page_trailer_flip_detected(void **state)
 	struct fx *f = *state;
 	uint64_t offs[5];
 
+	off_t trailer;
+
 	roundtrip(f, "a\nb\nc\nd\ne\n", 10, 4);
-	flip_byte(f->idx, INDEX_HEADER_SIZE + 5 * 8 + 1); /* the CRC */
+	trailer = INDEX_HEADER_SIZE + (off_t)f->ix.h.page_bytes - 8;
+	flip_byte(f->idx, trailer + 1); /* the CRC */
 	assert_int_equal(index_read_page(&f->ix, 0, offs, NULL, 0),
 	    INDEX_ERR_PAGE);
-	flip_byte(f->idx, INDEX_HEADER_SIZE + 5 * 8 + 1);
-	flip_byte(f->idx, INDEX_HEADER_SIZE + 5 * 8 + 6); /* the zero word */
+	flip_byte(f->idx, trailer + 1);
+	assert_int_equal(index_read_page(&f->ix, 0, offs, NULL, 0), INDEX_OK);
+	flip_byte(f->idx, trailer + 6); /* the zero word */
 	assert_int_equal(index_read_page(&f->ix, 0, offs, NULL, 0),
 	    INDEX_ERR_PAGE);
 }
@@ -489,7 +534,7 @@ t_swapped_pages_detected(void **state)
 
 	roundtrip(f, "a\nb\nc\nd\n", 8, 2);
 	pb = (size_t)f->ix.h.page_bytes;
-	assert_int_equal(pb, 32);
+	assert_int_equal(pb, 8 + 2 * 4 + 8); /* compact: base, 2 deltas */
 	fd = open(f->idx, O_RDWR);
 	assert_int_equal(pread(fd, a, pb, INDEX_HEADER_SIZE), (ssize_t)pb);
 	assert_int_equal(pread(fd, b, pb, INDEX_HEADER_SIZE + pb), (ssize_t)pb);
@@ -887,6 +932,8 @@ main(void)
 		T(t_every_page_boundary),
 		T(t_many_lines_default_m),
 		T(t_largest_m),
+		T(t_wide_pages_over_4gib),
+		T(t_compact_pages_by_default),
 		T(t_bad_m),
 		T(t_header_flip_every_byte),
 		T(t_page_flip_detected),

@@ -44,6 +44,7 @@
 #define HDR_USED        128
 
 #define READ_CHUNK      (256u << 10) /* text bytes read per call */
+#define READ_RING       4            /* read buffers in flight */
 #define OUT_CHUNK       (4u << 20) /* index bytes written per call */
 #define PROGRESS_NS     250000000  /* progress callback period */
 
@@ -565,36 +566,146 @@ struct build_job {
 	struct stat st;
 	struct pagefill pf;
 	struct builder b;
-	char *buf;
 	index_progress_fn progress;
 	void *progress_arg;
 };
 
 /*
- * Stream the text once, emitting pages. read() into a buffer small enough
- * to stay in the CPU's cache beats mmap here: the kernel's copy leaves the
- * bytes cached for the scan, while a mapping makes the scan fetch them
- * from memory (measured: 0.37 s against 0.68 s for 1 GiB).
+ * A reader thread read()s the text into a ring of buffers while the scan
+ * works on the previous ones: the kernel's copy and the scan then run on
+ * both cores. read() beats mmap here: the copy leaves the bytes in the
+ * shared cache for the scan, while a mapping makes the scan fetch them
+ * from memory (measured: 0.37 s against 0.68 s for 1 GiB, single thread).
  */
+struct reader {
+	int fd;
+	uint64_t size;
+	char *buf[READ_RING];
+	ssize_t len[READ_RING];   /* bytes, or -1 with err */
+	int err;
+	unsigned head, tail, count;
+	int stop;
+	pthread_t thread;
+	int running;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	uint64_t pos = 0;
+
+	pthread_mutex_lock(&rd->lock);
+	while (pos < rd->size && !rd->stop) {
+		unsigned slot = rd->head;
+		ssize_t r;
+		if (rd->count == READ_RING) {
+			pthread_cond_wait(&rd->cond, &rd->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&rd->lock);
+		do {
+			r = read(rd->fd, rd->buf[slot], READ_CHUNK);
+		} while (r < 0 && errno == EINTR);
+		pthread_mutex_lock(&rd->lock);
+		rd->err = r < 0 ? errno : 0;
+		rd->len[slot] = r;
+		rd->head = (slot + 1) % READ_RING;
+		rd->count++;
+		pthread_cond_broadcast(&rd->cond);
+		if (r <= 0)
+			break;
+		pos += (uint64_t)r;
+	}
+	pthread_mutex_unlock(&rd->lock);
+	return NULL;
+}
+
+static void
+reader_stop(struct reader *rd)
+{
+	if (rd->running) {
+		pthread_mutex_lock(&rd->lock);
+		rd->stop = 1;
+		pthread_cond_broadcast(&rd->cond);
+		pthread_mutex_unlock(&rd->lock);
+		pthread_join(rd->thread, NULL);
+		pthread_mutex_destroy(&rd->lock);
+		pthread_cond_destroy(&rd->cond);
+		rd->running = 0;
+	}
+	for (int i = 0; i < READ_RING; i++) {
+		free(rd->buf[i]);
+		rd->buf[i] = NULL;
+	}
+}
+
+static int
+reader_start(struct reader *rd, int fd, uint64_t size)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->fd = fd;
+	rd->size = size;
+	for (int i = 0; i < READ_RING; i++)
+		if ((rd->buf[i] = malloc(READ_CHUNK)) == NULL)
+			return -1;
+	pthread_mutex_init(&rd->lock, NULL);
+	pthread_cond_init(&rd->cond, NULL);
+	if (pthread_create(&rd->thread, NULL, reader_main, rd) != 0)
+		return -1;
+	rd->running = 1;
+	return 0;
+}
+
+/* The next filled buffer; *len is its size, 0 at EOF, -1 on error. */
+static const char *
+reader_next(struct reader *rd, ssize_t *len)
+{
+	const char *p;
+
+	pthread_mutex_lock(&rd->lock);
+	while (rd->count == 0)
+		pthread_cond_wait(&rd->cond, &rd->lock);
+	*len = rd->len[rd->tail];
+	if (*len < 0)
+		errno = rd->err;
+	p = rd->buf[rd->tail];
+	pthread_mutex_unlock(&rd->lock);
+	return p;
+}
+
+/* Give back the buffer reader_next returned. */
+static void
+reader_release(struct reader *rd)
+{
+	pthread_mutex_lock(&rd->lock);
+	rd->tail = (rd->tail + 1) % READ_RING;
+	rd->count--;
+	pthread_cond_broadcast(&rd->cond);
+	pthread_mutex_unlock(&rd->lock);
+}
+
 static enum index_status
-build_scan(struct build_job *j, char *err, size_t errlen)
+scan_chunks(struct build_job *j, struct reader *rd, char *err, size_t errlen)
 {
 	uint64_t pos = 0, size = (uint64_t)j->st.st_size;
 	double last = now_s();
+	ssize_t r;
 
 	while (pos < size) {
-		ssize_t r = read(j->text_fd, j->buf, READ_CHUNK);
-		if (r < 0 && errno == EINTR)
-			continue;
+		const char *p = reader_next(rd, &r);
 		if (r < 0)
 			return fail(INDEX_ERR_IO, err, errlen, "%s: read: %s",
 			    j->text_path, strerror(errno));
 		if (r == 0 || (uint64_t)r > size - pos)
 			return fail(INDEX_ERR_SOURCE, err, errlen,
 			    "%s: changed size while being indexed", j->text_path);
-		if (scan_lf(j->buf, (size_t)r, pos, pagefill_end, &j->pf))
+		if (scan_lf(p, (size_t)r, pos, pagefill_end, &j->pf))
 			return fail(INDEX_ERR_IO, err, errlen,
 			    "writing the index: %s", strerror(j->b.failed_errno));
+		reader_release(rd);
 		pos += (uint64_t)r;
 		if (build_cancelled)
 			return fail(INDEX_ERR_IO, err, errlen, "interrupted");
@@ -604,6 +715,23 @@ build_scan(struct build_job *j, char *err, size_t errlen)
 		}
 	}
 	return INDEX_OK;
+}
+
+/* Stream the text once, emitting pages. */
+static enum index_status
+build_scan(struct build_job *j, char *err, size_t errlen)
+{
+	struct reader rd;
+	enum index_status st;
+
+	if (reader_start(&rd, j->text_fd, (uint64_t)j->st.st_size) < 0) {
+		reader_stop(&rd);
+		return fail(INDEX_ERR_IO, err, errlen, "starting the reader: %s",
+		    strerror(errno));
+	}
+	st = scan_chunks(j, &rd, err, errlen);
+	reader_stop(&rd);
+	return st;
 }
 
 /* Close the last page and fill in the header fields the scan produced. */
@@ -752,9 +880,8 @@ index_build(const char *text_path, const char *index_path, unsigned m,
 	j.progress_arg = progress_arg;
 	if ((st = build_open(&j, text_path, err, errlen)) != INDEX_OK)
 		goto done;
-	j.buf = malloc(READ_CHUNK);
 	j.pf.offs = calloc((size_t)m + 1, sizeof(uint64_t));
-	if (j.buf == NULL || j.pf.offs == NULL) {
+	if (j.pf.offs == NULL) {
 		st = fail(INDEX_ERR_IO, err, errlen, "out of memory");
 		goto done;
 	}
@@ -792,7 +919,6 @@ done:
 	if (j.text_fd >= 0)
 		close(j.text_fd);
 	builder_finish(&j.b);
-	free(j.buf);
 	free(j.pf.offs);
 	return st;
 }

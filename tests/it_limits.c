@@ -1,0 +1,711 @@
+/*
+ * it_limits: linesvr's limits as a client meets them — max_connections,
+ * idle_timeout (slowloris included), max_request, max_output backpressure
+ * with bounded server memory, and a line far longer than max_output.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* ---- small helpers ---- */
+
+/* splitmix64: a fixed seed gives the same file and requests every run. */
+static uint64_t
+rng_next(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void
+pause_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Nothing arrives and the peer does not close during ms milliseconds. */
+static void
+assert_quiet(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, ms) != 0) {
+		char buf[64];
+		ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+		if (n > 0) {
+			buf[n] = '\0';
+			fail_msg("unexpected bytes from the server: %s", buf);
+		}
+		fail_msg("the server closed a connection it should keep");
+	}
+}
+
+/*
+ * Wait up to ms for the server to close fd without sending anything; the
+ * time it took in milliseconds, or -1 if it stayed open. A reset counts as
+ * a close (bytes sent after the server's close may cause one).
+ */
+static long long
+wait_closed(int fd, int ms)
+{
+	long long t0 = now_ms();
+	char c;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long long left = t0 + ms - now_ms();
+		ssize_t n;
+		if (left <= 0 || poll(&p, 1, (int)left) == 0)
+			return -1;
+		n = recv(fd, &c, 1, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return now_ms() - t0;
+		if (n > 0)
+			fail_msg("unexpected byte 0x%02x from the server",
+			    (unsigned char)c);
+	}
+}
+
+static unsigned long long
+stat_of(const char *stats, const char *name)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\n%s ", name);
+	if ((p = strstr(stats, key)) == NULL)
+		fail_msg("STATS has no %s:\n%s", name, stats);
+	return strtoull(p + strlen(key), NULL, 10);
+}
+
+/* STATS on an existing connection; the answer NUL-terminated in buf. */
+static void
+read_stats(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	send_str(fd, "STATS\r\n");
+	for (;;) {
+		ssize_t r;
+		assert_true(n < cap - 1);
+		r = recv(fd, buf + n, cap - 1 - n, 0);
+		if (r <= 0)
+			fail_msg("STATS: connection closed or timed out");
+		n += (size_t)r;
+		buf[n] = '\0';
+		if (n >= 5 && strcmp(buf + n - 5, "END\r\n") == 0)
+			break;
+	}
+	assert_memory_equal(buf, "OK\r\n", 4);
+}
+
+/* The answer to GET n on a file of lines "line <n>\n". */
+static void
+expect_numbered(int fd, unsigned n)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "OK\r\nline %u\n", n);
+	expect_str(fd, want);
+}
+
+static char *
+numbered_text(unsigned lines, size_t *len)
+{
+	char *buf = malloc((size_t)lines * 16 + 1);
+	size_t n = 0;
+
+	assert_non_null(buf);
+	for (unsigned i = 1; i <= lines; i++)
+		n += (size_t)sprintf(buf + n, "line %u\n", i);
+	*len = n;
+	return buf;
+}
+
+/* ---- fixtures ---- */
+
+struct fixture {
+	struct srv s;
+	int fds[8];
+	char *text;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	f->s.pid = -1;
+	for (int i = 0; i < 8; i++)
+		f->fds[i] = -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int i = 0; i < 8; i++)
+		if (f->fds[i] >= 0)
+			close(f->fds[i]);
+	srv_cleanup(&f->s);
+	free(f->text);
+	free(f);
+	return 0;
+}
+
+static void
+start_numbered(struct fixture *f, unsigned lines, const char *conf)
+{
+	size_t len;
+
+	f->text = numbered_text(lines, &len);
+	srv_prepare(&f->s, f->text, len);
+	srv_start(&f->s, conf);
+}
+
+/* ---- max_connections ---- */
+
+static void
+test_max_connections(void **state)
+{
+	struct fixture *f = *state;
+	char stats[4096], *got;
+	long long deadline;
+	size_t len;
+
+	start_numbered(f, 10, "max_connections = 3\n");
+	/* Three connections, each proven accepted by an answer. */
+	for (int i = 0; i < 3; i++) {
+		f->fds[i] = srv_connect(&f->s);
+		send_str(f->fds[i], "GET 2\r\n");
+		expect_numbered(f->fds[i], 2);
+	}
+	/* The fourth: exactly ERR, then EOF. */
+	f->fds[3] = srv_connect(&f->s);
+	got = recv_all(f->fds[3], &len);
+	assert_int_equal(len, 5);
+	assert_memory_equal(got, "ERR\r\n", 5);
+	free(got);
+	close(f->fds[3]);
+	f->fds[3] = -1;
+
+	/* The three still work; free one slot and wait until it is free. */
+	send_str(f->fds[1], "GET 3\r\n");
+	expect_numbered(f->fds[1], 3);
+	close(f->fds[0]);
+	f->fds[0] = -1;
+	deadline = now_ms() + 10000;
+	for (;;) {
+		read_stats(f->fds[1], stats, sizeof(stats));
+		if (stat_of(stats, "connections_current") == 2)
+			break;
+		if (now_ms() > deadline)
+			fail_msg("connections_current stays %llu after a close",
+			    stat_of(stats, "connections_current"));
+		pause_ms(10);
+	}
+	/* The freed slot takes a new connection, which asks STATS. */
+	f->fds[4] = srv_connect(&f->s);
+	read_stats(f->fds[4], stats, sizeof(stats));
+	assert_int_equal(stat_of(stats, "connections_current"), 3);
+	assert_int_equal(stat_of(stats, "connections_rejected"), 1);
+	/* 3 served + 1 rejected + this one. */
+	assert_int_equal(stat_of(stats, "connections_total"), 5);
+	send_str(f->fds[4], "GET 10\r\n");
+	expect_numbered(f->fds[4], 10);
+	srv_stop(&f->s);
+}
+
+/* ---- idle_timeout ---- */
+
+/* An idle connection is closed, without a message, after about 1 s. */
+static void
+test_idle_closed(void **state)
+{
+	struct fixture *f = *state;
+	long long t0, took;
+
+	start_numbered(f, 10, "idle_timeout = 1\n");
+	t0 = now_ms();
+	f->fds[0] = srv_connect(&f->s);
+	if (wait_closed(f->fds[0], 5000) < 0)
+		fail_msg("an idle connection stayed open for 5 s");
+	/* Counted from before connect, so never more than the server's. */
+	took = now_ms() - t0;
+	if (took < 900)
+		fail_msg("an idle connection was closed after %lld ms", took);
+	print_message("idle connection closed after %lld ms\n", took);
+	srv_stop(&f->s);
+}
+
+/* A request every 0.3 s keeps a connection open well past the timeout. */
+static void
+test_idle_active_stays(void **state)
+{
+	struct fixture *f = *state;
+	long long t0, took;
+	char req[32];
+
+	start_numbered(f, 10, "idle_timeout = 1\n");
+	f->fds[0] = srv_connect(&f->s);
+	t0 = now_ms();
+	for (unsigned i = 1; now_ms() - t0 < 2000; i = i % 10 + 1) {
+		snprintf(req, sizeof(req), "GET %u\r\n", i);
+		send_str(f->fds[0], req);
+		expect_numbered(f->fds[0], i);
+		assert_quiet(f->fds[0], 300);
+	}
+	/* Quiet from now on: closed after one more timeout. */
+	took = wait_closed(f->fds[0], 5000);
+	assert_true(took >= 0);
+	srv_stop(&f->s);
+}
+
+/* An empty line is a complete request too: it resets the idle time. */
+static void
+test_idle_empty_line_counts(void **state)
+{
+	struct fixture *f = *state;
+	long long t0;
+
+	start_numbered(f, 10, "idle_timeout = 1\n");
+	f->fds[0] = srv_connect(&f->s);
+	send_str(f->fds[0], "GET 1\r\n");
+	expect_numbered(f->fds[0], 1);
+	t0 = now_ms();
+	while (now_ms() - t0 < 2000) {
+		send_str(f->fds[0], "\r\n");
+		assert_quiet(f->fds[0], 300);
+	}
+	send_str(f->fds[0], "GET 7\r\n");
+	expect_numbered(f->fds[0], 7);
+	srv_stop(&f->s);
+}
+
+/* Slowloris: bytes trickling in without an LF do not reset the timeout. */
+static void
+test_slowloris(void **state)
+{
+	struct fixture *f = *state;
+	static const char trickle[] = "GET 1";
+	long long t0, took = -1;
+	size_t i = 0;
+
+	start_numbered(f, 10, "idle_timeout = 1\n");
+	t0 = now_ms();
+	f->fds[0] = srv_connect(&f->s);
+	while (now_ms() - t0 < 5000) {
+		/* After "GET 1", trailing spaces: still one request, no LF. */
+		char c = i < sizeof(trickle) - 1 ? trickle[i] : ' ';
+		if (send(f->fds[0], &c, 1, MSG_NOSIGNAL) < 0) {
+			took = now_ms() - t0; /* reset by the closed peer */
+			break;
+		}
+		i++;
+		if ((took = wait_closed(f->fds[0], 200)) >= 0) {
+			took = now_ms() - t0;
+			break;
+		}
+	}
+	if (took < 0)
+		fail_msg("a trickling client was not cut off within 5 s "
+		    "(%zu bytes sent)", i);
+	if (took > 3000)
+		fail_msg("a trickling client was cut off only after %lld ms",
+		    took);
+	assert_true(took >= 900);
+	print_message("trickling client cut off after %lld ms, %zu bytes\n",
+	    took, i);
+	srv_stop(&f->s);
+}
+
+/* ---- max_request ---- */
+
+static void
+test_max_request(void **state)
+{
+	struct fixture *f = *state;
+	/* 3 + 7 + 20 + 2 = 32 bytes, CRLF included. */
+	static const char exact[] = "GET       00000000000000000007\r\n";
+	static const char too_long[] = "GET      00000000000000000007 ";
+	char *got;
+	size_t len;
+
+	assert_int_equal(strlen(exact), 32);
+	assert_int_equal(strlen(too_long), 30);
+	start_numbered(f, 10, "max_request = 32\n");
+
+	/* Exactly max_request bytes: an ordinary request. */
+	f->fds[0] = srv_connect(&f->s);
+	send_str(f->fds[0], exact);
+	expect_numbered(f->fds[0], 7);
+	send_str(f->fds[0], exact);
+	send_str(f->fds[0], "GET 3\n");
+	expect_numbered(f->fds[0], 7);
+	expect_numbered(f->fds[0], 3);
+
+	/* 31 bytes without an LF: still waiting; the 32nd ends it. */
+	send_str(f->fds[0], too_long);
+	send_str(f->fds[0], " ");
+	assert_quiet(f->fds[0], 300);
+	send_str(f->fds[0], " ");
+	got = recv_all(f->fds[0], &len);
+	assert_int_equal(len, 5);
+	assert_memory_equal(got, "ERR\r\n", 5);
+	free(got);
+
+	/* 33 bytes with the LF last: too long as well, all sent at once. */
+	f->fds[1] = srv_connect(&f->s);
+	send_str(f->fds[1], "GET        00000000000000000007\r\n");
+	got = recv_all(f->fds[1], &len);
+	assert_int_equal(len, 5);
+	assert_memory_equal(got, "ERR\r\n", 5);
+	free(got);
+	assert_true(srv_stat(&f->s, "requests_err") >= 2);
+	srv_stop(&f->s);
+}
+
+/* ---- backpressure ---- */
+
+#define BP_LINES    10000
+#define BP_REQUESTS 100000
+#define BP_RSS_SLACK_KB (8 * 1024)
+
+/* A client socket with a small receive buffer, so the kernel holds little
+ * of what the server sends and the server itself must hold back. */
+static int
+connect_small_rcvbuf(const struct srv *s)
+{
+	struct sockaddr_in sin;
+	struct timeval tv = { 20, 0 };
+	int rcv = 64 * 1024, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv,
+	    sizeof(rcv)), 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)s->port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* The writer thread: sends everything, however long the server holds back
+ * (bounded); never touches cmocka. */
+struct writer {
+	int fd;
+	const char *buf;
+	size_t len;
+	_Atomic size_t sent;
+	int err;
+};
+
+static void *
+writer_main(void *arg)
+{
+	struct writer *w = arg;
+	long long deadline = now_ms() + 40000;
+	size_t off = 0;
+
+	while (off < w->len) {
+		struct pollfd p = { .fd = w->fd, .events = POLLOUT };
+		ssize_t n;
+		if (now_ms() > deadline) {
+			w->err = ETIMEDOUT;
+			break;
+		}
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		n = send(w->fd, w->buf + off, w->len - off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0) {
+			w->err = errno;
+			break;
+		}
+		off += (size_t)n;
+		w->sent = off;
+	}
+	return NULL;
+}
+
+/*
+ * Read until EOF into a buffer of cap bytes (more is an error too); never
+ * fails the test itself, so the caller can stop its writer first. *err is
+ * 0 or an errno value.
+ */
+static char *
+read_to_eof(int fd, size_t cap, size_t *len, int *err)
+{
+	char *buf = malloc(cap);
+	size_t n = 0;
+
+	*err = buf == NULL ? ENOMEM : 0;
+	while (*err == 0) {
+		ssize_t r = recv(fd, buf + n, cap - n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			*err = errno;
+		else if (r == 0)
+			break;
+		else if ((n += (size_t)r) == cap)
+			*err = EMSGSIZE;
+	}
+	*len = n;
+	return buf;
+}
+
+/* First answer that differs, for the failure message. */
+static void
+compare_answers(const char *got, size_t gotlen, const char *want,
+    size_t wantlen)
+{
+	size_t i = 0, answer = 1;
+
+	while (i < gotlen && i < wantlen && got[i] == want[i])
+		i++;
+	if (i == gotlen && i == wantlen)
+		return;
+	for (size_t k = 0; k + 4 <= i; ) {
+		const char *lf = memchr(want + k + 4, '\n', wantlen - k - 4);
+		if (lf == NULL || (size_t)(lf - want) >= i)
+			break;
+		k = (size_t)(lf - want) + 1;
+		answer++;
+	}
+	fail_msg("answers differ at byte %zu (answer %zu); got %zu bytes, "
+	    "want %zu", i, answer, gotlen, wantlen);
+}
+
+static void
+test_backpressure(void **state)
+{
+	static const size_t warm[3] = { 1, 5000, 10000 };
+	struct fixture *f = *state;
+	uint64_t st = 7;
+	size_t *off = malloc((BP_LINES + 1) * sizeof(*off));
+	char *text = malloc((size_t)BP_LINES * 200), *req, *want, *got;
+	size_t tlen = 0, rlen = 0, wlen = 0, glen;
+	struct writer w;
+	pthread_t th;
+	long base, peak = 0, rss;
+	long long t0;
+	int fd, rerr;
+
+	assert_non_null(off);
+	assert_non_null(text);
+	/* ~100-byte lines of printable bytes, tabs and CRs, fixed seed. */
+	for (size_t i = 0; i < BP_LINES; i++) {
+		size_t n = 50 + (size_t)(rng_next(&st) % 101);
+		off[i] = tlen;
+		for (size_t k = 0; k < n; k++) {
+			unsigned r = (unsigned)(rng_next(&st) % 97);
+			text[tlen++] = (char)(r == 95 ? '\t' : r == 96 ? '\r' :
+			    ' ' + r);
+		}
+		text[tlen++] = '\n';
+	}
+	off[BP_LINES] = tlen;
+	f->text = text;
+	srv_prepare(&f->s, text, tlen);
+	srv_start(&f->s, "max_output = 64K\n");
+
+	/* Requests and the answers they must get. */
+	req = malloc((size_t)BP_REQUESTS * 16);
+	want = malloc((size_t)BP_REQUESTS * (4 + 151));
+	assert_non_null(req);
+	assert_non_null(want);
+	for (size_t i = 0; i < BP_REQUESTS; i++) {
+		size_t n = 1 + (size_t)(rng_next(&st) % BP_LINES);
+		rlen += (size_t)sprintf(req + rlen, "GET %zu\r\n", n);
+		memcpy(want + wlen, "OK\r\n", 4);
+		memcpy(want + wlen + 4, text + off[n - 1], off[n] - off[n - 1]);
+		wlen += 4 + off[n] - off[n - 1];
+	}
+	rlen += (size_t)sprintf(req + rlen, "QUIT\r\n");
+
+	/* Baseline once every index page is in the cache. */
+	fd = srv_connect(&f->s);
+	send_str(fd, "GET 1\r\nGET 5000\r\nGET 10000\r\n");
+	for (size_t i = 0; i < 3; i++) {
+		size_t n = warm[i];
+		expect_str(fd, "OK\r\n");
+		expect_bytes(fd, text + off[n - 1], off[n] - off[n - 1]);
+	}
+	close(fd);
+	base = proc_status_kb(f->s.pid, "RssAnon");
+	assert_true(base > 0);
+
+	/* Pipeline everything and read nothing for 2 s. */
+	fd = f->fds[0] = connect_small_rcvbuf(&f->s);
+	memset(&w, 0, sizeof(w));
+	w.fd = fd;
+	w.buf = req;
+	w.len = rlen;
+	assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
+	t0 = now_ms();
+	while (now_ms() - t0 < 2000) {
+		rss = proc_status_kb(f->s.pid, "RssAnon");
+		if (rss > peak)
+			peak = rss;
+		pause_ms(20);
+	}
+	print_message("RssAnon baseline %ld kB, peak %ld kB while not "
+	    "reading; %zu of %zu request bytes taken\n", base, peak,
+	    (size_t)w.sent, rlen);
+	if (peak >= base + BP_RSS_SLACK_KB) {
+		shutdown(fd, SHUT_RDWR);
+		pthread_join(th, NULL);
+		fail_msg("server RssAnon grew from %ld to %ld kB", base, peak);
+	}
+
+	/* Now read it all: every answer in order, then the close of QUIT.
+	 * The writer is joined before any assertion can leave the test. */
+	got = read_to_eof(fd, wlen + 1, &glen, &rerr);
+	if (rerr != 0)
+		shutdown(fd, SHUT_RDWR);
+	pthread_join(th, NULL);
+	if (rerr != 0)
+		fail_msg("reading the answers: %s after %zu of %zu bytes",
+		    strerror(rerr), glen, wlen);
+	assert_int_equal(w.err, 0);
+	assert_int_equal(w.sent, rlen);
+	compare_answers(got, glen, want, wlen);
+	free(got);
+	free(req);
+	free(want);
+	free(off);
+	srv_stop(&f->s);
+}
+
+/* ---- a line longer than max_output ---- */
+
+#define BIG_LINE (8u << 20)
+#define HUGE_RSS_SLACK_KB (4 * 1024)
+
+static void
+test_huge_line(void **state)
+{
+	struct fixture *f = *state;
+	static const char head[] = "first\n", tail[] = "after\nlast\n";
+	size_t hl = sizeof(head) - 1, tl = sizeof(tail) - 1;
+	size_t tlen = hl + BIG_LINE + 1 + tl, glen, wlen;
+	char *text = malloc(tlen), *want, *got, *p;
+	uint64_t st = 99;
+	long base, rss, peak = 0;
+	int fd;
+
+	assert_non_null(text);
+	f->text = text;
+	memcpy(text, head, hl);
+	/* Every byte value but LF, NUL and CR included. */
+	for (size_t i = 0; i < BIG_LINE; i++) {
+		unsigned char c = (unsigned char)rng_next(&st);
+		text[hl + i] = (char)(c == '\n' ? 0 : c);
+	}
+	text[hl + BIG_LINE] = '\n';
+	memcpy(text + hl + BIG_LINE + 1, tail, tl);
+	srv_prepare(&f->s, text, tlen);
+	srv_start(&f->s, "max_output = 64K\n");
+
+	fd = f->fds[0] = srv_connect(&f->s);
+	send_str(fd, "GET 1\r\n");
+	expect_str(fd, "OK\r\nfirst\n");
+	base = proc_status_kb(f->s.pid, "RssAnon");
+
+	/*
+	 * GET 2 twice around GET 3, then GET 4; not read for a while. The
+	 * line is streamed from the file, so the server holds a fraction of
+	 * it at most: half of it in memory is a failure.
+	 */
+	send_str(fd, "GET 2\r\nGET 3\r\nGET 2\r\nGET 4\r\nQUIT\r\n");
+	for (int i = 0; i < 25; i++) {
+		pause_ms(20);
+		rss = proc_status_kb(f->s.pid, "RssAnon");
+		if (rss > peak)
+			peak = rss;
+	}
+	print_message("RssAnon baseline %ld kB, peak %ld kB while a long "
+	    "line waits\n", base, peak);
+	if (peak >= base + HUGE_RSS_SLACK_KB)
+		fail_msg("server RssAnon grew from %ld to %ld kB streaming a "
+		    "long line", base, peak);
+
+	wlen = 2 * (4 + BIG_LINE + 1) + 2 * 4 + tl;
+	assert_non_null(want = malloc(wlen));
+	p = want;
+	memcpy(p, "OK\r\n", 4);
+	memcpy(p + 4, text + hl, BIG_LINE + 1);
+	p += 4 + BIG_LINE + 1;
+	memcpy(p, "OK\r\nafter\n", 10);
+	p += 10;
+	memcpy(p, "OK\r\n", 4);
+	memcpy(p + 4, text + hl, BIG_LINE + 1);
+	p += 4 + BIG_LINE + 1;
+	memcpy(p, "OK\r\nlast\n", 9);
+	p += 9;
+	assert_int_equal((size_t)(p - want), wlen);
+
+	got = recv_all(fd, &glen);
+	compare_answers(got, glen, want, wlen);
+	free(got);
+	free(want);
+	srv_stop(&f->s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_max_connections, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_idle_closed, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_idle_active_stays, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_idle_empty_line_counts,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slowloris, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_max_request, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_huge_line, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -556,7 +556,7 @@ static void
 settle(struct conn *c)
 {
 	struct worker *w = c->w;
-	int r = c->flags & C_BROKEN ? -1 : write_pending(c);
+	int r = c->flags & C_BROKEN ? -1 : write_pending(c), refeed = 0;
 
 	if (r < 0) {
 		conn_close(c, "write error");
@@ -583,12 +583,15 @@ settle(struct conn *c)
 			return;
 		}
 		/* Output drained with complete requests still waiting. */
-		if (c->in_len > 0 && memchr(c->in, '\n', c->in_len) != NULL)
-			ev_feed_event(w->loop, &c->rw, EV_READ);
+		refeed = c->in_len > 0 && memchr(c->in, '\n', c->in_len) != NULL;
 	}
 	if (may_parse(c) && c->in_len < w->rbuf_size &&
 	    !(c->flags & (C_PEER_EOF | C_NO_INPUT)))
 		ev_io_start(w->loop, &c->rw);
 	else
 		ev_io_stop(w->loop, &c->rw);
+	/* After the stop, which would discard a pending event. */
+	if (refeed || ((c->flags & (C_DRAIN | C_NO_INPUT | C_PEER_EOF)) ==
+	    C_DRAIN && r == 1))
+		ev_feed_event(w->loop, &c->rw, EV_READ);
 }

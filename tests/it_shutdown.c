@@ -1,0 +1,713 @@
+/*
+ * Integration tests: how linesvr stops (SPEC.md sections 2 and 5).
+ *
+ * SHUTDOWN under each policy, the drain (every request that reached the
+ * server before the stop is answered, exactly, then EOF), SIGTERM and
+ * SIGINT, drain_timeout against a client that never reads, SIGHUP's log
+ * reopen, QUIT and half-close.
+ *
+ * "Reached the server" is made exact, not timed: after sending, a client
+ * polls SIOCOUTQ until its send queue is empty, i.e. the server's kernel
+ * has acknowledged every byte, before the stop is triggered.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define NLINES     2000
+#define LONG_LINE  1000      /* streamed: longer than the inline limit */
+#define LONG_LEN   100000
+#define NPIPE      500       /* pipelined GETs in the drain tests */
+#define WAIT_MS    20000     /* generous bound for anything that must happen */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+struct fx {
+	struct srv s;
+	char *text;
+	size_t len;
+	size_t *off;             /* off[n] = start of line n; off[NLINES+1] = len */
+	struct buf want, want2;  /* expected answers; freed by teardown, */
+	struct buf req;          /* so a failed assertion leaks nothing */
+};
+
+/* ---- fixture ---- */
+
+static size_t
+line_len(size_t n)
+{
+	return n == LONG_LINE ? LONG_LEN : 1 + (n * 37) % 700;
+}
+
+/* Deterministic lines of every byte value but LF (NUL and CR included). */
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	size_t pos = 0;
+
+	assert_non_null(f);
+	for (size_t n = 1; n <= NLINES; n++)
+		f->len += line_len(n);
+	assert_non_null(f->text = malloc(f->len));
+	assert_non_null(f->off = calloc(NLINES + 2, sizeof(*f->off)));
+	for (size_t n = 1; n <= NLINES; n++) {
+		size_t l = line_len(n);
+		f->off[n] = pos;
+		for (size_t j = 0; j + 1 < l; j++) {
+			unsigned char c = (unsigned char)((n * 31 + j * 7) % 256);
+			f->text[pos + j] = c == '\n' ? 'x' : (char)c;
+		}
+		f->text[pos + l - 1] = '\n';
+		pos += l;
+	}
+	f->off[NLINES + 1] = pos;
+	srv_prepare(&f->s, f->text, f->len);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	srv_cleanup(&f->s);
+	free(f->want.p);
+	free(f->want2.p);
+	free(f->req.p);
+	free(f->text);
+	free(f->off);
+	free(f);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2;
+		assert_non_null(b->p = realloc(b->p, b->cap));
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+/* The exact answer to GET n. */
+static void
+add_answer(struct buf *b, const struct fx *f, size_t n)
+{
+	buf_add(b, "OK\r\n", 4);
+	buf_add(b, f->text + f->off[n], f->off[n + 1] - f->off[n]);
+}
+
+static void
+expect_line(const struct fx *f, int fd, size_t n)
+{
+	struct buf b = { 0 };
+
+	add_answer(&b, f, n);
+	expect_bytes(fd, b.p, b.len);
+	free(b.p);
+}
+
+/* The whole rest of the stream must be exactly want, then EOF. */
+static void
+expect_rest(int fd, const struct buf *want)
+{
+	size_t got_len, i;
+	char *got = recv_all(fd, &got_len);
+
+	if (got_len != want->len ||
+	    (got_len > 0 && memcmp(got, want->p, got_len) != 0)) {
+		for (i = 0; i < got_len && i < want->len; i++)
+			if (got[i] != want->p[i])
+				break;
+		free(got);
+		fail_msg("got %zu bytes, want %zu; first difference at %zu",
+		    got_len, want->len, i);
+	}
+	free(got);
+}
+
+/* Block until the peer has acknowledged everything sent on fd. */
+static void
+wait_sent(int fd)
+{
+	long long deadline = now_ms() + WAIT_MS;
+	int q = -1;
+
+	while (now_ms() < deadline) {
+		assert_int_equal(ioctl(fd, SIOCOUTQ, &q), 0);
+		if (q == 0)
+			return;
+		struct timespec ts = { 0, 2 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("%d bytes still unacknowledged after %d ms", q, WAIT_MS);
+}
+
+/*
+ * Send NPIPE pipelined GETs on fd; append their answers to want. Every
+ * fifth asks for the long line: about 10 MB in all, more than socket
+ * buffers and max_output hold together, so when the stop comes the server
+ * still owes output and has requests it has not parsed. Blanks pad the
+ * requests to about 20 KB, more than the server reads at once, so some
+ * are still waiting in its socket buffer.
+ */
+static void
+send_pipeline(struct fx *f, int fd, struct buf *want)
+{
+	char blanks[64];
+	struct buf *req = &f->req;
+	char line[160];
+
+	req->len = 0;
+	for (size_t i = 0; i < sizeof(blanks); i++)
+		blanks[i] = i % 5 == 2 ? '\t' : ' ';
+	for (size_t i = 0; i < NPIPE; i++) {
+		size_t n = i % 5 == 4 ? LONG_LINE : (i * 797) % NLINES + 1;
+		int len = snprintf(line, sizeof(line), "%.*s%s%.*s%zu%.*s%s",
+		    (int)(i % 4), blanks, i % 3 ? "GET" : "get",
+		    (int)(1 + i % 60), blanks, n, (int)(i % 7), blanks,
+		    i % 2 ? "\r\n" : "\n");
+		buf_add(req, line, (size_t)len);
+		add_answer(want, f, n);
+	}
+	assert_true(req->len > 16 * 1024);
+	send_all(fd, req->p, req->len);
+}
+
+/* Connect to 127.0.0.1:port; -1 with errno set when refused. */
+static int
+try_connect(int port)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), e;
+
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+static void
+assert_refused(int port)
+{
+	int fd = try_connect(port);
+
+	if (fd >= 0) {
+		close(fd);
+		fail_msg("port %d still accepts connections", port);
+	}
+	assert_int_equal(errno, ECONNREFUSED);
+}
+
+/* Has the server exited? Reaps it (and records the status) if so. */
+static int
+exited(struct srv *s, int *status)
+{
+	int st;
+
+	if (waitpid(s->pid, &st, WNOHANG) != s->pid)
+		return 0;
+	s->pid = -1;
+	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return 1;
+}
+
+/* A loopback client whose tiny receive buffer the server fills at once. */
+static int
+connect_small_rcvbuf(const struct srv *s)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), sz = 4096;
+	struct timeval tv = { 20, 0 };
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz,
+	    sizeof(sz)), 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)s->port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Ask for about 10 MB of the streamed line and never read any of it. */
+static int
+stuck_client(const struct fx *f)
+{
+	int fd = connect_small_rcvbuf(&f->s);
+	char req[32];
+	int len = snprintf(req, sizeof(req), "GET %d\r\n", LONG_LINE);
+
+	for (int i = 0; i < 100; i++)
+		send_all(fd, req, (size_t)len);
+	wait_sent(fd);
+	/* The server has started answering: the first bytes are there. */
+	expect_str(fd, "OK\r\n");
+	return fd;
+}
+
+/* SHUTDOWN on a fresh connection; the server answers nothing, then EOF. */
+static void
+send_shutdown(const struct srv *s)
+{
+	struct buf none = { 0 };
+	int fd = srv_connect(s);
+
+	send_str(fd, "SHUTDOWN\r\n");
+	expect_rest(fd, &none);
+	close(fd);
+}
+
+/* ---- SHUTDOWN policies ---- */
+
+static void
+test_shutdown_any(void **state)
+{
+	struct fx *f = *state;
+	struct buf *want = &f->want;
+	int fd, port;
+
+	srv_start(&f->s, "shutdown = any\ndrain_timeout = 5\n");
+	port = f->s.port;
+	fd = srv_connect(&f->s);
+	send_str(fd, "GET 1\r\nSHUTDOWN\r\n");
+	add_answer(want, f, 1);
+	expect_rest(fd, want);
+	close(fd);
+	assert_int_equal(srv_wait(&f->s, 5000 + 3000), 0);
+	srv_check_log(&f->s);
+	assert_refused(port);
+}
+
+/* Default policy (local) from 127.0.0.1; explicit local from 127.0.0.2. */
+static void
+shutdown_local_from(struct fx *f, const char *conf, const char *src)
+{
+	struct sockaddr_in sin;
+	struct buf *want = &f->want;
+	struct timeval tv = { 20, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	srv_start(&f->s, conf);
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, src, &sin.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	sin.sin_port = htons((uint16_t)f->s.port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	send_str(fd, "GET 2\r\nshutdown\r\n");
+	add_answer(want, f, 2);
+	expect_rest(fd, want);
+	close(fd);
+	assert_int_equal(srv_wait(&f->s, 5000 + 3000), 0);
+	srv_check_log(&f->s);
+}
+
+static void
+test_shutdown_local_default(void **state)
+{
+	shutdown_local_from(*state, "drain_timeout = 5\n", "127.0.0.1");
+}
+
+static void
+test_shutdown_local_other_loopback(void **state)
+{
+	/* 127.0.0.0/8 is loopback, not only 127.0.0.1. */
+	shutdown_local_from(*state, "shutdown = local\ndrain_timeout = 5\n",
+	    "127.0.0.2");
+}
+
+static void
+test_shutdown_off(void **state)
+{
+	struct fx *f = *state;
+	int fd, st;
+
+	srv_start(&f->s, "shutdown = off\n");
+	fd = srv_connect(&f->s);
+	send_str(fd, "SHUTDOWN\r\nGET 3\r\n");
+	expect_str(fd, "ERR\r\n");
+	expect_line(f, fd, 3);
+	/* Still serving, on this connection and on new ones. */
+	send_str(fd, "GET 4\r\n");
+	expect_line(f, fd, 4);
+	close(fd);
+	fd = srv_connect(&f->s);
+	send_str(fd, "GET 5\r\n");
+	expect_line(f, fd, 5);
+	close(fd);
+	assert_false(exited(&f->s, &st));
+	assert_int_equal(srv_stat(&f->s, "requests_err"), 1);
+	srv_stop(&f->s);
+}
+
+/* ---- the drain ---- */
+
+static void
+test_drain_pipelined(void **state)
+{
+	struct fx *f = *state;
+	struct buf *want_a = &f->want, *want_b = &f->want2;
+	int a, b;
+
+	srv_start(&f->s, "shutdown = any\ndrain_timeout = 8\n");
+	a = connect_small_rcvbuf(&f->s);
+	send_pipeline(f, a, want_a);
+	wait_sent(a);
+	/* Requests before SHUTDOWN on its own connection are answered too. */
+	b = srv_connect(&f->s);
+	send_str(b, "GET 5\r\nGET 2000\nSHUTDOWN\r\n");
+	add_answer(want_b, f, 5);
+	add_answer(want_b, f, 2000);
+	expect_rest(b, want_b);
+	close(b);
+	expect_rest(a, want_a);
+	close(a);
+	assert_int_equal(srv_wait(&f->s, 8000 + 5000), 0);
+	srv_check_log(&f->s);
+}
+
+static void
+signal_drain(struct fx *f, int sig)
+{
+	struct buf *want = &f->want;
+	int a;
+
+	srv_start(&f->s, "drain_timeout = 8\n");
+	a = connect_small_rcvbuf(&f->s);
+	send_pipeline(f, a, want);
+	wait_sent(a);
+	assert_int_equal(kill(f->s.pid, sig), 0);
+	expect_rest(a, want);
+	close(a);
+	assert_int_equal(srv_wait(&f->s, 8000 + 5000), 0);
+	srv_check_log(&f->s);
+}
+
+static void
+test_sigterm_drains(void **state)
+{
+	signal_drain(*state, SIGTERM);
+}
+
+static void
+test_sigint_drains(void **state)
+{
+	signal_drain(*state, SIGINT);
+}
+
+/* A client that never reads cannot hold the server past drain_timeout. */
+static void
+test_drain_timeout(void **state)
+{
+	struct fx *f = *state;
+	long long t0, el;
+	int a, rc;
+
+	srv_start(&f->s, "shutdown = any\ndrain_timeout = 1\n");
+	a = stuck_client(f);
+	t0 = now_ms();
+	send_shutdown(&f->s);
+	rc = srv_wait(&f->s, 15000);
+	el = now_ms() - t0;
+	close(a);
+	srv_check_log(&f->s);
+	assert_int_equal(rc, 0);
+	/* It waits for the stuck client, but no longer than drain_timeout. */
+	assert_true(el >= 900);
+	if (el > 1000 + 3000)
+		fail_msg("exited %lld ms after SHUTDOWN (drain_timeout = 1)", el);
+}
+
+/*
+ * While a stuck client holds the drain open, the listener is already
+ * closed; once that client goes, the server exits at once.
+ */
+static void
+test_listener_closed_while_draining(void **state)
+{
+	struct fx *f = *state;
+	long long deadline, t0;
+	int a, fd, st, refused = 0;
+
+	srv_start(&f->s, "shutdown = any\ndrain_timeout = 60\n");
+	a = stuck_client(f);
+	send_shutdown(&f->s);
+	deadline = now_ms() + WAIT_MS;
+	while (!refused && now_ms() < deadline) {
+		if (exited(&f->s, &st))
+			fail_msg("server exited (%d) with a client still owed "
+			    "output", st);
+		/* Until refused: accepted (just before the close) or reset
+		 * (it met the listener as it closed) both mean "try again". */
+		if ((fd = try_connect(f->s.port)) >= 0) {
+			close(fd);
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		} else if (errno == ECONNREFUSED) {
+			refused = 1;
+		} else if (errno != ECONNRESET) {
+			fail_msg("connect: %s", strerror(errno));
+		}
+	}
+	assert_true(refused);
+	assert_false(exited(&f->s, &st));
+	t0 = now_ms();
+	close(a);
+	assert_int_equal(srv_wait(&f->s, WAIT_MS), 0);
+	if (now_ms() - t0 > 10000)
+		fail_msg("server took %lld ms to exit after its last client left",
+		    now_ms() - t0);
+	srv_check_log(&f->s);
+}
+
+/* ---- SIGHUP ---- */
+
+static int
+file_has(const char *path, const char *needle)
+{
+	char buf[65536];
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (fp == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+/*
+ * srv_start watches stderr for "listening on"; with [log] file set the
+ * line goes to that file instead, so start and watch it here.
+ */
+static void
+start_logging_to(struct srv *s, const char *logfile)
+{
+	char conf[1024], buf[65536], *p, *colon;
+	long long deadline = now_ms() + WAIT_MS;
+	const char *bin = getenv("LINESVR_BIN");
+	FILE *fp;
+	int fd, st;
+
+	snprintf(conf, sizeof(conf), "[server]\nfile = %s\nport = 0\n"
+	    "bind = 127.0.0.1\n[log]\nfile = %s\n", s->text, logfile);
+	assert_non_null(fp = fopen(s->conf, "w"));
+	fputs(conf, fp);
+	assert_int_equal(fclose(fp), 0);
+	if (bin == NULL)
+		bin = "build/linesvr";
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid == 0) {
+		fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd < 0)
+			_exit(127);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+		signal(SIGPIPE, SIG_DFL);
+		execl(bin, bin, "-c", s->conf, (char *)NULL);
+		_exit(127);
+	}
+	while (now_ms() < deadline) {
+		size_t n = 0;
+		if ((fp = fopen(logfile, "r")) != NULL) {
+			n = fread(buf, 1, sizeof(buf) - 1, fp);
+			fclose(fp);
+		}
+		buf[n] = '\0';
+		if ((p = strstr(buf, "listening on ")) != NULL &&
+		    (p = strchr(p + 13, ' ')) != NULL) {
+			for (colon = p; colon > buf && *colon != ':'; colon--)
+				;
+			s->port = atoi(colon + 1);
+			assert_true(s->port > 0);
+			return;
+		}
+		if (exited(s, &st))
+			fail_msg("server exited (%d) before listening", st);
+		struct timespec ts = { 0, 10 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("server did not log \"listening on\" to %s", logfile);
+}
+
+static void
+test_sighup_reopens_log(void **state)
+{
+	struct fx *f = *state;
+	char a_log[160], b_log[160];
+	struct stat st;
+	long long deadline;
+	int fd;
+
+	snprintf(a_log, sizeof(a_log), "%s/a.log", f->s.dir);
+	snprintf(b_log, sizeof(b_log), "%s/b.log", f->s.dir);
+	start_logging_to(&f->s, a_log);
+	assert_int_equal(rename(a_log, b_log), 0);
+	assert_int_equal(kill(f->s.pid, SIGHUP), 0);
+	deadline = now_ms() + WAIT_MS;
+	while (stat(a_log, &st) != 0 && now_ms() < deadline) {
+		struct timespec ts = { 0, 5 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (stat(a_log, &st) != 0)
+		fail_msg("no new %s after SIGHUP", a_log);
+	/* SIGHUP is not a stop: it still serves. */
+	fd = srv_connect(&f->s);
+	send_str(fd, "GET 7\r\n");
+	expect_line(f, fd, 7);
+	close(fd);
+	assert_true(file_has(b_log, "listening on"));
+	assert_false(file_has(a_log, "listening on"));
+	srv_stop(&f->s);
+	/* What it logs from now on goes to the new file. */
+	assert_true(stat(a_log, &st) == 0 && st.st_size > 0);
+}
+
+/* ---- QUIT and half-close ---- */
+
+static void
+test_quit(void **state)
+{
+	struct fx *f = *state;
+	struct buf *want = &f->want, *req = &f->req;
+	int fd;
+
+	srv_start(&f->s, NULL);
+	fd = srv_connect(&f->s);
+	const char *head = "GET 1\r\nGET 2000\r\nquit\r\nGET 3\r\nSTATS\r\n";
+
+	buf_add(req, head, strlen(head));
+	/* Plenty more after QUIT: none of it may be read as a request, and
+	 * the server must not reset the connection over it. */
+	for (int i = 0; i < 20000; i++)
+		buf_add(req, "GET 2\r\n", 7);
+	send_all(fd, req->p, req->len);
+	add_answer(want, f, 1);
+	add_answer(want, f, 2000);
+	expect_rest(fd, want);
+	close(fd);
+	assert_int_equal(srv_stat(&f->s, "requests_get"), 2);
+	assert_int_equal(srv_stat(&f->s, "requests_err"), 0);
+	srv_stop(&f->s);
+}
+
+static void
+test_half_close(void **state)
+{
+	struct fx *f = *state;
+	struct buf *want = &f->want;
+	int fd;
+
+	srv_start(&f->s, NULL);
+	fd = srv_connect(&f->s);
+	send_str(fd, "GET 1\r\nGET 1000\r\nGET 2000\r\n");
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	add_answer(want, f, 1);
+	add_answer(want, f, 1000);
+	add_answer(want, f, 2000);
+	expect_rest(fd, want);
+	close(fd);
+	srv_stop(&f->s);
+}
+
+/*
+ * Half-close behind a backlog: the answers to what was sent before the
+ * FIN far exceed what the socket and max_output hold, so the server must
+ * come back to unparsed requests after the peer's EOF. idle_timeout = 2
+ * turns a stalled connection into a quick failure instead of a hang.
+ */
+static void
+test_half_close_backlogged(void **state)
+{
+	struct fx *f = *state;
+	struct buf *want = &f->want;
+	int fd;
+
+	srv_start(&f->s, "idle_timeout = 2\n");
+	fd = connect_small_rcvbuf(&f->s);
+	send_pipeline(f, fd, want);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	expect_rest(fd, want);
+	close(fd);
+	srv_stop(&f->s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_shutdown_any, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_local_default,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_shutdown_local_other_loopback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_off, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_drain_pipelined, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_drains, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_sigint_drains, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_drain_timeout, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_listener_closed_while_draining, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_reopens_log, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_quit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_close, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_half_close_backlogged,
+		    setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

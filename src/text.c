@@ -19,7 +19,11 @@
 
 #include "text.h"
 
-static _Thread_local sigjmp_buf *guard_env;
+/*
+ * volatile: the handler reads it asynchronously; without it the compiler
+ * may drop the store before the memcpy as dead (it is overwritten after).
+ */
+static _Thread_local sigjmp_buf *volatile guard_env;
 
 static void
 on_sigbus(int sig, siginfo_t *si, void *ctx)

@@ -1,0 +1,170 @@
+/*
+ * The text file changing under a running server, and privilege dropping:
+ * a wrong or partial line is never presented as a whole one.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define LINES    1000
+#define LONG_LEN (100 * 1024)
+
+struct fx {
+	struct srv s;
+	char *text;
+	size_t len;
+};
+
+/* Lines "line N xxxx...\n" of 80-ish bytes, then one 100 KiB line. */
+static char *
+make_text(size_t *len)
+{
+	size_t cap = LINES * 100 + LONG_LEN + 2, n = 0;
+	char *t = malloc(cap);
+
+	assert_non_null(t);
+	for (int i = 1; i <= LINES; i++)
+		n += (size_t)snprintf(t + n, cap - n, "line %d %070d\n", i, i);
+	memset(t + n, 'L', LONG_LEN);
+	n += LONG_LEN;
+	t[n++] = '\n';
+	*len = n;
+	return t;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->text = make_text(&f->len);
+	srv_prepare(&f->s, f->text, f->len);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	srv_stop(&f->s);
+	srv_cleanup(&f->s);
+	free(f->text);
+	free(f);
+	return 0;
+}
+
+/* The exact answer to GET n on the original text. */
+static void
+expect_line(int fd, const struct fx *f, int n)
+{
+	const char *p = f->text;
+
+	for (int i = 1; i < n; i++)
+		p = strchr(p, '\n') + 1;
+	expect_str(fd, "OK\r\n");
+	expect_bytes(fd, p, (size_t)(strchr(p, '\n') - p + 1));
+}
+
+static void
+t_truncated_text_gives_err(void **state)
+{
+	struct fx *f = *state;
+	int fd;
+
+	srv_start(&f->s, "[index]\nlines_per_page = 16\n");
+	fd = srv_connect(&f->s);
+	send_str(fd, "GET 900\r\nGET 1001\r\n");
+	expect_line(fd, f, 900);
+	expect_line(fd, f, 1001);
+	/* Cut the file to its first 100 lines behind the server's back. */
+	assert_int_equal(truncate(f->s.text, 100 * 78), 0);
+	send_str(fd, "GET 900\r\nGET 1001\r\nGET 2\r\n");
+	expect_str(fd, "ERR\r\nERR\r\n");
+	expect_line(fd, f, 2);
+	close(fd);
+	assert_true(srv_stat(&f->s, "requests_err") >= 2);
+}
+
+static void
+t_changed_text_gives_err(void **state)
+{
+	struct fx *f = *state;
+	int tfd, fd;
+	const char *p;
+	off_t lf;
+
+	srv_start(&f->s, NULL);
+	/* Replace the LF that ends line 10 (same size, boundaries shift). */
+	p = f->text;
+	for (int i = 1; i < 10; i++)
+		p = strchr(p, '\n') + 1;
+	lf = (off_t)(strchr(p, '\n') - f->text);
+	tfd = open(f->s.text, O_WRONLY);
+	assert_true(tfd >= 0);
+	assert_int_equal(pwrite(tfd, "X", 1, lf), 1);
+	close(tfd);
+	fd = srv_connect(&f->s);
+	send_str(fd, "GET 10\r\nGET 11\r\nGET 12\r\n");
+	expect_str(fd, "ERR\r\nERR\r\n");
+	expect_line(fd, f, 12);
+	close(fd);
+}
+
+static void
+t_drops_privileges(void **state)
+{
+	struct fx *f = *state;
+	struct passwd *pw = getpwnam("nobody");
+	char path[64], line[256];
+	long uid = -1;
+	FILE *st;
+	int fd;
+
+	if (geteuid() != 0 || pw == NULL) {
+		srv_start(&f->s, NULL); /* teardown stops it */
+		skip();
+	}
+	srv_start(&f->s, "user = nobody\n");
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)f->s.pid);
+	assert_non_null(st = fopen(path, "r"));
+	while (fgets(line, sizeof(line), st) != NULL)
+		if (strncmp(line, "Uid:", 4) == 0)
+			uid = strtol(line + 4, NULL, 10);
+	fclose(st);
+	assert_int_equal(uid, (long)pw->pw_uid);
+	fd = srv_connect(&f->s);
+	send_str(fd, "GET 3\r\n");
+	expect_line(fd, f, 3);
+	close(fd);
+	assert_true(srv_log_has(&f->s, "running as user nobody"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(t_truncated_text_gives_err, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(t_changed_text_gives_err, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(t_drops_privileges, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests_name("robust", tests, NULL, NULL);
+}

@@ -80,6 +80,11 @@ $(B)/tests/test_%: $(B)/obj/tests/test_%.o $(B)/liblinesvr.a
 $(B)/tests/it_%: $(B)/obj/tests/it_%.o $(B)/obj/tests/harness.o $(B)/liblinesvr.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_CMOCKA) $(LDLIBS)
+# The bench's integration test also checks its dial module directly.
+$(B)/tests/it_bench: $(B)/obj/tests/it_bench.o $(B)/obj/tests/harness.o \
+    $(BENCH_LIB_OBJ) $(B)/liblinesvr.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_CMOCKA) $(LDLIBS)
 
 tests-build: $(PROGS) $(UNIT_BIN) $(IT_BIN)
 

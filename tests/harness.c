@@ -37,13 +37,113 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
+void
 nap_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 
-	nanosleep(&ts, NULL);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }
+
+/* ---- child processes ---- */
+
+static int
+exit_code(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+pid_t
+proc_spawn(const char *const *argv, const char *out, const char *err)
+{
+	pid_t pid = fork();
+	int fo, fe;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fo = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		fe = open(err, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fo < 0 || fe < 0)
+			_exit(127);
+		dup2(fo, STDOUT_FILENO);
+		dup2(fe, STDERR_FILENO);
+		close(fo);
+		close(fe);
+		signal(SIGPIPE, SIG_DFL);
+		execv(argv[0], (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int
+proc_wait(pid_t pid, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	int st;
+
+	while (now_ms() < deadline) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return exit_code(st);
+		nap_ms(5);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+/* ---- files ---- */
+
+char *
+read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL) {
+		assert_non_null(buf = calloc(1, 1));
+		return buf;
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = calloc(1, n > 0 ? (size_t)n + 1 : 1);
+	assert_non_null(buf);
+	if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)
+		buf[0] = '\0';
+	fclose(f);
+	return buf;
+}
+
+int
+file_has(const char *path, const char *needle)
+{
+	char *text = read_file(path);
+	int has = strstr(text, needle) != NULL;
+
+	free(text);
+	return has;
+}
+
+void
+check_no_sanitizer(const char *path)
+{
+	/* "Sanitizer" covers Address-, Leak- and UndefinedBehaviorSanitizer. */
+	static const char *bad[] = { "Sanitizer", "runtime error:", NULL };
+	char *text = read_file(path);
+
+	for (int i = 0; bad[i] != NULL; i++)
+		if (strstr(text, bad[i]) != NULL) {
+			print_error("%s:\n%s\n", path, text);
+			free(text);
+			fail_msg("sanitizer report in %s", path);
+		}
+	free(text);
+}
+
+/* ---- the server ---- */
 
 static const char *
 server_bin(void)
@@ -82,96 +182,58 @@ write_conf(const struct srv *s, const char *body)
 	assert_int_equal(fclose(f), 0);
 }
 
-/* fork + exec linesvr with stderr (and stdout) into the log file. */
+/* linesvr [-c conf] extra... with stdout and stderr into the log file. */
 static pid_t
-spawn(const struct srv *s, const char *const *extra)
+spawn(const struct srv *s, int with_conf, const char *const *extra)
 {
 	const char *argv[16];
-	int n = 0, fd;
-	pid_t pid;
+	int n = 0;
 
 	argv[n++] = server_bin();
-	argv[n++] = "-c";
-	argv[n++] = s->conf;
+	if (with_conf) {
+		argv[n++] = "-c";
+		argv[n++] = s->conf;
+	}
 	for (; extra != NULL && *extra != NULL && n < 15; extra++)
 		argv[n++] = *extra;
 	argv[n] = NULL;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd < 0)
-			_exit(127);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-		signal(SIGPIPE, SIG_DFL);
-		execv(argv[0], (char *const *)(uintptr_t)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static char *
-read_log(const struct srv *s)
-{
-	FILE *f = fopen(s->log, "r");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return calloc(1, 1);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	assert_non_null(buf);
-	if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)
-		n = 0;
-	fclose(f);
-	return buf;
+	return proc_spawn(argv, s->log, s->log);
 }
 
 int
 srv_log_has(const struct srv *s, const char *needle)
 {
-	char *log = read_log(s);
-	int has = strstr(log, needle) != NULL;
-
-	free(log);
-	return has;
+	return file_has(s->log, needle);
 }
 
 void
 srv_check_log(const struct srv *s)
 {
-	static const char *bad[] = { "AddressSanitizer", "LeakSanitizer",
-	    "runtime error:", "UndefinedBehaviorSanitizer", NULL };
-	char *log = read_log(s);
-
-	for (int i = 0; bad[i] != NULL; i++)
-		if (strstr(log, bad[i]) != NULL) {
-			print_error("server log:\n%s\n", log);
-			free(log);
-			fail_msg("sanitizer report in the server log");
-		}
-	free(log);
+	check_no_sanitizer(s->log);
 }
 
-void
-srv_start(struct srv *s, const char *extra_conf)
+int
+srv_exited(struct srv *s, int *status)
 {
-	char conf[8192];
-	long long deadline = now_ms() + START_TIMEOUT_MS;
+	int st;
 
-	snprintf(conf, sizeof(conf),
-	    "[server]\nfile = %s\nport = 0\nbind = 127.0.0.1\n%s\n", s->text,
-	    extra_conf != NULL ? extra_conf : "");
-	write_conf(s, conf);
-	s->pid = spawn(s, NULL);
+	if (waitpid(s->pid, &st, WNOHANG) != s->pid)
+		return 0;
+	s->pid = -1;
+	*status = exit_code(st);
+	return 1;
+}
+
+/* Wait until logfile says "listening on ADDR:PORT " and take the port. */
+static void
+await_listening(struct srv *s, const char *logfile)
+{
+	long long deadline = now_ms() + START_TIMEOUT_MS;
+	int status;
+
 	while (now_ms() < deadline) {
-		char *log = read_log(s), *p = strstr(log, "listening on ");
-		int status;
+		char *log = read_file(logfile);
+		char *p = strstr(log, "listening on ");
 		if (p != NULL && (p = strchr(p + 13, ' ')) != NULL) {
 			char *colon = p;
 			while (colon > log && *colon != ':')
@@ -182,37 +244,51 @@ srv_start(struct srv *s, const char *extra_conf)
 			return;
 		}
 		free(log);
-		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-			s->pid = -1;
-			char *l = read_log(s);
+		if (srv_exited(s, &status)) {
+			char *l = read_file(s->log);
 			print_error("server log:\n%s\n", l);
 			free(l);
-			fail_msg("server exited before listening");
+			fail_msg("server exited (%d) before listening", status);
 		}
 		nap_ms(10);
 	}
-	fail_msg("server did not report listening within %d ms",
-	    START_TIMEOUT_MS);
+	fail_msg("server did not report listening in %s within %d ms",
+	    logfile, START_TIMEOUT_MS);
+}
+
+void
+srv_start_log(struct srv *s, const char *extra_conf, const char *logfile)
+{
+	char conf[8192];
+
+	snprintf(conf, sizeof(conf),
+	    "[server]\nfile = %s\nport = 0\nbind = 127.0.0.1\n%s\n", s->text,
+	    extra_conf != NULL ? extra_conf : "");
+	write_conf(s, conf);
+	s->pid = spawn(s, 1, NULL);
+	await_listening(s, logfile);
+}
+
+void
+srv_start(struct srv *s, const char *extra_conf)
+{
+	srv_start_log(s, extra_conf, s->log);
+}
+
+void
+srv_start_argv(struct srv *s, const char *const *argv)
+{
+	s->pid = spawn(s, 0, argv);
+	await_listening(s, s->log);
 }
 
 int
 srv_wait(struct srv *s, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
-	int status;
+	int rc = proc_wait(s->pid, timeout_ms);
 
-	while (now_ms() < deadline) {
-		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-			s->pid = -1;
-			return WIFEXITED(status) ? WEXITSTATUS(status) :
-			    128 + WTERMSIG(status);
-		}
-		nap_ms(5);
-	}
-	kill(s->pid, SIGKILL);
-	waitpid(s->pid, &status, 0);
 	s->pid = -1;
-	return -1;
+	return rc;
 }
 
 int
@@ -220,7 +296,7 @@ srv_run_expect_exit(struct srv *s, const char *conf, const char *const *argv,
     int timeout_ms)
 {
 	write_conf(s, conf);
-	s->pid = spawn(s, argv);
+	s->pid = spawn(s, 1, argv);
 	return srv_wait(s, timeout_ms);
 }
 
@@ -254,22 +330,47 @@ srv_cleanup(struct srv *s)
 	}
 }
 
+/* ---- sockets ---- */
+
 int
-srv_connect(const struct srv *s)
+loopback_connect(int port, int rcvbuf)
 {
 	struct sockaddr_in sin;
-	struct timeval tv = { IO_TIMEOUT_S, 0 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), e;
 
 	assert_true(fd >= 0);
+	if (rcvbuf > 0)
+		assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		    sizeof(rcvbuf)), 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)s->port);
+	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+int
+srv_connect_rcvbuf(const struct srv *s, int rcvbuf)
+{
+	struct timeval tv = { IO_TIMEOUT_S, 0 };
+	int fd = loopback_connect(s->port, rcvbuf);
+
+	if (fd < 0)
+		fail_msg("connect to port %d: %s", s->port, strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
+}
+
+int
+srv_connect(const struct srv *s)
+{
+	return srv_connect_rcvbuf(s, 0);
 }
 
 void
@@ -362,6 +463,62 @@ recv_all(int fd, size_t *len)
 	return buf;
 }
 
+size_t
+answer_at(const char *answers, size_t len, size_t off)
+{
+	size_t k = 0, pos = 0;
+
+	/* Each answer is "OK\r\n" or "ERR\r\n" and runs to an LF after that. */
+	while (pos + 4 <= len && pos <= off) {
+		const char *lf = memchr(answers + pos + 4, '\n', len - pos - 4);
+		if (lf == NULL)
+			break;
+		pos = (size_t)(lf - answers) + 1;
+		if (pos > off)
+			return k + 1;
+		k++;
+	}
+	return k + 1;
+}
+
+/* Where got and want first differ; equal if that is both lengths. */
+static size_t
+first_diff(const char *got, size_t gotlen, const char *want, size_t wantlen)
+{
+	size_t i = 0;
+
+	while (i < gotlen && i < wantlen && got[i] == want[i])
+		i++;
+	return i;
+}
+
+void
+assert_answers(const char *got, size_t gotlen, const char *want,
+    size_t wantlen)
+{
+	size_t i = first_diff(got, gotlen, want, wantlen);
+
+	if (i == gotlen && i == wantlen)
+		return;
+	fail_msg("answers differ at byte %zu (answer %zu); got %zu bytes, "
+	    "want %zu", i, answer_at(want, wantlen, i), gotlen, wantlen);
+}
+
+void
+expect_rest(int fd, const void *want, size_t len)
+{
+	size_t gotlen, i, answer;
+	char *got = recv_all(fd, &gotlen);
+
+	i = first_diff(got, gotlen, want, len);
+	free(got);
+	if (i == gotlen && i == len)
+		return;
+	answer = answer_at(want, len, i);
+	fail_msg("answers differ at byte %zu (answer %zu); got %zu bytes, "
+	    "want %zu", i, answer, gotlen, len);
+}
+
 int
 peer_closed(int fd, int timeout_ms)
 {
@@ -374,29 +531,49 @@ peer_closed(int fd, int timeout_ms)
 	    (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
+/* ---- STATS ---- */
+
+void
+srv_read_stats(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	send_str(fd, "STATS\r\n");
+	for (;;) {
+		ssize_t r;
+		assert_true(n < cap - 1);
+		r = recv(fd, buf + n, cap - 1 - n, 0);
+		if (r <= 0)
+			fail_msg("STATS: connection closed or timed out");
+		n += (size_t)r;
+		buf[n] = '\0';
+		if (n >= 5 && strcmp(buf + n - 5, "END\r\n") == 0)
+			break;
+	}
+	assert_memory_equal(buf, "OK\r\n", 4);
+}
+
+unsigned long long
+stat_value(const char *stats, const char *name)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\n%s ", name);
+	if ((p = strstr(stats, key)) == NULL)
+		fail_msg("STATS has no %s:\n%s", name, stats);
+	return strtoull(p + strlen(key), NULL, 10);
+}
+
 unsigned long long
 srv_stat(const struct srv *s, const char *name)
 {
+	char buf[4096];
 	int fd = srv_connect(s);
-	char buf[4096], key[64];
-	size_t n = 0;
-	char *p;
 
-	send_str(fd, "STATS\r\n");
-	while (n < sizeof(buf) - 1) {
-		ssize_t r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
-		assert_true(r > 0);
-		n += (size_t)r;
-		buf[n] = '\0';
-		if (strstr(buf, "END\r\n") != NULL)
-			break;
-	}
+	srv_read_stats(fd, buf, sizeof(buf));
 	close(fd);
-	snprintf(key, sizeof(key), "\n%s ", name);
-	p = strstr(buf, key);
-	if (p == NULL)
-		fail_msg("STATS has no %s", name);
-	return strtoull(p + strlen(key), NULL, 10);
+	return stat_value(buf, name);
 }
 
 long
@@ -417,4 +594,67 @@ proc_status_kb(pid_t pid, const char *key)
 		}
 	fclose(f);
 	return v;
+}
+
+/* ---- generated data ---- */
+
+uint64_t
+splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void
+textfile_gen(struct textfile *tf, uint64_t *st, size_t nlines,
+    size_t minlen, size_t maxlen, char (*byte)(uint64_t *st))
+{
+	size_t pos = 0;
+
+	tf->buf = malloc(nlines * (maxlen + 1) + 1);
+	tf->off = malloc((nlines + 1) * sizeof(*tf->off));
+	assert_non_null(tf->buf);
+	assert_non_null(tf->off);
+	for (size_t i = 0; i < nlines; i++) {
+		size_t n = minlen +
+		    (size_t)(splitmix64(st) % (maxlen - minlen + 1));
+		tf->off[i] = pos;
+		for (size_t k = 0; k < n; k++)
+			tf->buf[pos++] = byte(st);
+		tf->buf[pos++] = '\n';
+	}
+	tf->off[nlines] = pos;
+	tf->len = pos;
+	tf->lines = nlines;
+}
+
+void
+textfile_free(struct textfile *tf)
+{
+	free(tf->buf);
+	free(tf->off);
+	memset(tf, 0, sizeof(*tf));
+}
+
+void
+bytes_add(struct bytes *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		assert_non_null(b->p = realloc(b->p, cap));
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+void
+bytes_str(struct bytes *b, const char *s)
+{
+	bytes_add(b, s, strlen(s));
 }

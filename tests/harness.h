@@ -2,12 +2,14 @@
  * harness: start the real linesvr binary (LINESVR_BIN) on a free loopback
  * port with a temporary config and text file, and talk to it over sockets.
  * Every wait is bounded; a server that prints a sanitizer report fails the
- * test that stops it.
+ * test that stops it. Also the small helpers every integration test needs:
+ * child processes, clocks, files, STATS, generated text and byte buffers.
  */
 #ifndef LINESVR_TEST_HARNESS_H
 #define LINESVR_TEST_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct srv {
@@ -19,6 +21,8 @@ struct srv {
 	char log[128];      /* dir/server.log: the server's stderr */
 };
 
+/* ---- the server ---- */
+
 /* Make the directory and write the text file; no server yet. */
 void srv_prepare(struct srv *s, const void *text, size_t len);
 
@@ -28,6 +32,12 @@ void srv_prepare(struct srv *s, const void *text, size_t len);
  * server; waits until it logs "listening on". Fails the test otherwise.
  */
 void srv_start(struct srv *s, const char *extra_conf);
+
+/* srv_start, but watch logfile (a [log] file set in extra_conf) instead. */
+void srv_start_log(struct srv *s, const char *extra_conf, const char *logfile);
+
+/* Start with argv after the binary (no -c: no config); wait as srv_start. */
+void srv_start_argv(struct srv *s, const char *const *argv);
 
 /*
  * Start with the given config text and extra argv; return the exit status
@@ -43,6 +53,9 @@ void srv_stop(struct srv *s);
 /* Wait for the server to exit by itself; returns its exit status. */
 int srv_wait(struct srv *s, int timeout_ms);
 
+/* Has the server exited? If so reaps it, sets *status as srv_wait would. */
+int srv_exited(struct srv *s, int *status);
+
 /* Fail if the log holds sanitizer output. */
 void srv_check_log(const struct srv *s);
 
@@ -52,8 +65,24 @@ int srv_log_has(const struct srv *s, const char *needle);
 /* Remove the temporary directory (kills the server if still running). */
 void srv_cleanup(struct srv *s);
 
-/* Connect to 127.0.0.1:port (blocking socket with 10 s timeouts). */
+/* ---- child processes ---- */
+
+/* fork + exec argv[0]; stdout appended to out, stderr to err (may be one). */
+pid_t proc_spawn(const char *const *argv, const char *out, const char *err);
+
+/* Exit status (128 + signal if killed), or -1 after SIGKILL at timeout_ms. */
+int proc_wait(pid_t pid, int timeout_ms);
+
+/* ---- sockets ---- */
+
+/* Connect to 127.0.0.1:port (blocking socket with 20 s timeouts). */
 int srv_connect(const struct srv *s);
+
+/* srv_connect with SO_RCVBUF = rcvbuf set first: the kernel holds little. */
+int srv_connect_rcvbuf(const struct srv *s, int rcvbuf);
+
+/* Connect to 127.0.0.1:port, no timeouts; -1 with errno set on failure. */
+int loopback_connect(int port, int rcvbuf);
 
 void send_all(int fd, const void *buf, size_t len);
 void send_str(int fd, const char *str);
@@ -68,16 +97,78 @@ void expect_str(int fd, const char *want);
 /* Read until EOF (bounded); returns a malloc'd buffer and *len. */
 char *recv_all(int fd, size_t *len);
 
+/* The rest of the stream up to EOF must be exactly want. */
+void expect_rest(int fd, const void *want, size_t len);
+
+/* Fail unless got equals want, naming the first differing answer. */
+void assert_answers(const char *got, size_t gotlen, const char *want,
+    size_t wantlen);
+
+/* Which answer (from 1) of an answer stream holds byte off. */
+size_t answer_at(const char *answers, size_t len, size_t off);
+
 /* 1 if the peer has closed (read returns 0 within timeout_ms), 0 if not. */
 int peer_closed(int fd, int timeout_ms);
 
+/* ---- STATS ---- */
+
 /* STATS counter by name, via a fresh connection. */
 unsigned long long srv_stat(const struct srv *s, const char *name);
+
+/* STATS on an existing connection: the whole answer, NUL-terminated. */
+void srv_read_stats(int fd, char *buf, size_t cap);
+
+/* A counter of a STATS answer read by srv_read_stats; fails if absent. */
+unsigned long long stat_value(const char *stats, const char *name);
+
+/* ---- files, memory, time ---- */
+
+/* The whole file, NUL-terminated and malloc'd; "" if it cannot be read. */
+char *read_file(const char *path);
+
+/* Does the file contain needle? 0 if it cannot be read. */
+int file_has(const char *path, const char *needle);
+
+/* Fail if the file holds sanitizer output. */
+void check_no_sanitizer(const char *path);
 
 /* The value of a "Key:  N kB" line of /proc/PID/status, in kB. */
 long proc_status_kb(pid_t pid, const char *key);
 
 /* Monotonic milliseconds. */
 long long now_ms(void);
+
+/* Sleep ms milliseconds, resuming after signals. */
+void nap_ms(int ms);
+
+/* ---- generated data ---- */
+
+/* splitmix64: a fixed seed gives the same data every run. */
+uint64_t splitmix64(uint64_t *state);
+
+/* Text in memory: off[i] is where line i + 1 starts; off[lines] = len. */
+struct textfile {
+	char *buf;
+	size_t len;
+	size_t *off;
+	size_t lines;
+};
+
+/*
+ * nlines lines of minlen to maxlen bytes made by byte(), then LF. Per line
+ * one draw from *st for the length, then byte(st) for each byte.
+ */
+void textfile_gen(struct textfile *tf, uint64_t *st, size_t nlines,
+    size_t minlen, size_t maxlen, char (*byte)(uint64_t *st));
+void textfile_free(struct textfile *tf);
+
+/* A growable byte buffer; starts zeroed, the owner frees p. */
+struct bytes {
+	char *p;
+	size_t len, cap;
+};
+
+void bytes_add(struct bytes *b, const void *p, size_t n);
+void bytes_str(struct bytes *b, const char *s);
 
 #endif

@@ -9,42 +9,18 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 /* ---- small helpers ---- */
-
-/* splitmix64: a fixed seed gives the same file and requests every run. */
-static uint64_t
-rng_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static void
-pause_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* Nothing arrives and the peer does not close during ms milliseconds. */
 static void
@@ -89,39 +65,6 @@ wait_closed(int fd, int ms)
 	}
 }
 
-static unsigned long long
-stat_of(const char *stats, const char *name)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\n%s ", name);
-	if ((p = strstr(stats, key)) == NULL)
-		fail_msg("STATS has no %s:\n%s", name, stats);
-	return strtoull(p + strlen(key), NULL, 10);
-}
-
-/* STATS on an existing connection; the answer NUL-terminated in buf. */
-static void
-read_stats(int fd, char *buf, size_t cap)
-{
-	size_t n = 0;
-
-	send_str(fd, "STATS\r\n");
-	for (;;) {
-		ssize_t r;
-		assert_true(n < cap - 1);
-		r = recv(fd, buf + n, cap - 1 - n, 0);
-		if (r <= 0)
-			fail_msg("STATS: connection closed or timed out");
-		n += (size_t)r;
-		buf[n] = '\0';
-		if (n >= 5 && strcmp(buf + n - 5, "END\r\n") == 0)
-			break;
-	}
-	assert_memory_equal(buf, "OK\r\n", 4);
-}
-
 /* The answer to GET n on a file of lines "line <n>\n". */
 static void
 expect_numbered(int fd, unsigned n)
@@ -151,6 +94,7 @@ struct fixture {
 	struct srv s;
 	int fds[8];
 	char *text;
+	struct textfile tf;
 };
 
 static int
@@ -177,6 +121,7 @@ teardown(void **state)
 			close(f->fds[i]);
 	srv_cleanup(&f->s);
 	free(f->text);
+	textfile_free(&f->tf);
 	free(f);
 	return 0;
 }
@@ -224,21 +169,21 @@ test_max_connections(void **state)
 	f->fds[0] = -1;
 	deadline = now_ms() + 10000;
 	for (;;) {
-		read_stats(f->fds[1], stats, sizeof(stats));
-		if (stat_of(stats, "connections_current") == 2)
+		srv_read_stats(f->fds[1], stats, sizeof(stats));
+		if (stat_value(stats, "connections_current") == 2)
 			break;
 		if (now_ms() > deadline)
 			fail_msg("connections_current stays %llu after a close",
-			    stat_of(stats, "connections_current"));
-		pause_ms(10);
+			    stat_value(stats, "connections_current"));
+		nap_ms(10);
 	}
 	/* The freed slot takes a new connection, which asks STATS. */
 	f->fds[4] = srv_connect(&f->s);
-	read_stats(f->fds[4], stats, sizeof(stats));
-	assert_int_equal(stat_of(stats, "connections_current"), 3);
-	assert_int_equal(stat_of(stats, "connections_rejected"), 1);
+	srv_read_stats(f->fds[4], stats, sizeof(stats));
+	assert_int_equal(stat_value(stats, "connections_current"), 3);
+	assert_int_equal(stat_value(stats, "connections_rejected"), 1);
 	/* 3 served + 1 rejected + this one. */
-	assert_int_equal(stat_of(stats, "connections_total"), 5);
+	assert_int_equal(stat_value(stats, "connections_total"), 5);
 	send_str(f->fds[4], "GET 10\r\n");
 	expect_numbered(f->fds[4], 10);
 	srv_stop(&f->s);
@@ -399,27 +344,6 @@ test_max_request(void **state)
 #define BP_REQUESTS 100000
 #define BP_RSS_SLACK_KB (8 * 1024)
 
-/* A client socket with a small receive buffer, so the kernel holds little
- * of what the server sends and the server itself must hold back. */
-static int
-connect_small_rcvbuf(const struct srv *s)
-{
-	struct sockaddr_in sin;
-	struct timeval tv = { 20, 0 };
-	int rcv = 64 * 1024, fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv,
-	    sizeof(rcv)), 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)s->port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
 /* The writer thread: sends everything, however long the server holds back
  * (bounded); never touches cmocka. */
 struct writer {
@@ -487,26 +411,13 @@ read_to_eof(int fd, size_t cap, size_t *len, int *err)
 	return buf;
 }
 
-/* First answer that differs, for the failure message. */
-static void
-compare_answers(const char *got, size_t gotlen, const char *want,
-    size_t wantlen)
+/* A byte of the backpressure text: printable, a tab or a CR. */
+static char
+printable_byte(uint64_t *st)
 {
-	size_t i = 0, answer = 1;
+	unsigned r = (unsigned)(splitmix64(st) % 97);
 
-	while (i < gotlen && i < wantlen && got[i] == want[i])
-		i++;
-	if (i == gotlen && i == wantlen)
-		return;
-	for (size_t k = 0; k + 4 <= i; ) {
-		const char *lf = memchr(want + k + 4, '\n', wantlen - k - 4);
-		if (lf == NULL || (size_t)(lf - want) >= i)
-			break;
-		k = (size_t)(lf - want) + 1;
-		answer++;
-	}
-	fail_msg("answers differ at byte %zu (answer %zu); got %zu bytes, "
-	    "want %zu", i, answer, gotlen, wantlen);
+	return (char)(r == 95 ? '\t' : r == 96 ? '\r' : ' ' + r);
 }
 
 static void
@@ -515,31 +426,21 @@ test_backpressure(void **state)
 	static const size_t warm[3] = { 1, 5000, 10000 };
 	struct fixture *f = *state;
 	uint64_t st = 7;
-	size_t *off = malloc((BP_LINES + 1) * sizeof(*off));
-	char *text = malloc((size_t)BP_LINES * 200), *req, *want, *got;
-	size_t tlen = 0, rlen = 0, wlen = 0, glen;
+	const size_t *off;
+	const char *text;
+	char *req, *want, *got;
+	size_t rlen = 0, wlen = 0, glen;
 	struct writer w;
 	pthread_t th;
 	long base, peak = 0, rss;
 	long long t0;
 	int fd, rerr;
 
-	assert_non_null(off);
-	assert_non_null(text);
-	/* ~100-byte lines of printable bytes, tabs and CRs, fixed seed. */
-	for (size_t i = 0; i < BP_LINES; i++) {
-		size_t n = 50 + (size_t)(rng_next(&st) % 101);
-		off[i] = tlen;
-		for (size_t k = 0; k < n; k++) {
-			unsigned r = (unsigned)(rng_next(&st) % 97);
-			text[tlen++] = (char)(r == 95 ? '\t' : r == 96 ? '\r' :
-			    ' ' + r);
-		}
-		text[tlen++] = '\n';
-	}
-	off[BP_LINES] = tlen;
-	f->text = text;
-	srv_prepare(&f->s, text, tlen);
+	/* ~100-byte lines (50 to 150 bytes), fixed seed. */
+	textfile_gen(&f->tf, &st, BP_LINES, 50, 150, printable_byte);
+	text = f->tf.buf;
+	off = f->tf.off;
+	srv_prepare(&f->s, text, f->tf.len);
 	srv_start(&f->s, "max_output = 64K\n");
 
 	/* Requests and the answers they must get. */
@@ -548,7 +449,7 @@ test_backpressure(void **state)
 	assert_non_null(req);
 	assert_non_null(want);
 	for (size_t i = 0; i < BP_REQUESTS; i++) {
-		size_t n = 1 + (size_t)(rng_next(&st) % BP_LINES);
+		size_t n = 1 + (size_t)(splitmix64(&st) % BP_LINES);
 		rlen += (size_t)sprintf(req + rlen, "GET %zu\r\n", n);
 		memcpy(want + wlen, "OK\r\n", 4);
 		memcpy(want + wlen + 4, text + off[n - 1], off[n] - off[n - 1]);
@@ -569,7 +470,7 @@ test_backpressure(void **state)
 	assert_true(base > 0);
 
 	/* Pipeline everything and read nothing for 2 s. */
-	fd = f->fds[0] = connect_small_rcvbuf(&f->s);
+	fd = f->fds[0] = srv_connect_rcvbuf(&f->s, 64 * 1024);
 	memset(&w, 0, sizeof(w));
 	w.fd = fd;
 	w.buf = req;
@@ -580,7 +481,7 @@ test_backpressure(void **state)
 		rss = proc_status_kb(f->s.pid, "RssAnon");
 		if (rss > peak)
 			peak = rss;
-		pause_ms(20);
+		nap_ms(20);
 	}
 	print_message("RssAnon baseline %ld kB, peak %ld kB while not "
 	    "reading; %zu of %zu request bytes taken\n", base, peak,
@@ -602,11 +503,10 @@ test_backpressure(void **state)
 		    strerror(rerr), glen, wlen);
 	assert_int_equal(w.err, 0);
 	assert_int_equal(w.sent, rlen);
-	compare_answers(got, glen, want, wlen);
+	assert_answers(got, glen, want, wlen);
 	free(got);
 	free(req);
 	free(want);
-	free(off);
 	srv_stop(&f->s);
 }
 
@@ -621,8 +521,8 @@ test_huge_line(void **state)
 	struct fixture *f = *state;
 	static const char head[] = "first\n", tail[] = "after\nlast\n";
 	size_t hl = sizeof(head) - 1, tl = sizeof(tail) - 1;
-	size_t tlen = hl + BIG_LINE + 1 + tl, glen, wlen;
-	char *text = malloc(tlen), *want, *got, *p;
+	size_t tlen = hl + BIG_LINE + 1 + tl, wlen;
+	char *text = malloc(tlen), *want, *p;
 	uint64_t st = 99;
 	long base, rss, peak = 0;
 	int fd;
@@ -632,7 +532,7 @@ test_huge_line(void **state)
 	memcpy(text, head, hl);
 	/* Every byte value but LF, NUL and CR included. */
 	for (size_t i = 0; i < BIG_LINE; i++) {
-		unsigned char c = (unsigned char)rng_next(&st);
+		unsigned char c = (unsigned char)splitmix64(&st);
 		text[hl + i] = (char)(c == '\n' ? 0 : c);
 	}
 	text[hl + BIG_LINE] = '\n';
@@ -652,7 +552,7 @@ test_huge_line(void **state)
 	 */
 	send_str(fd, "GET 2\r\nGET 3\r\nGET 2\r\nGET 4\r\nQUIT\r\n");
 	for (int i = 0; i < 25; i++) {
-		pause_ms(20);
+		nap_ms(20);
 		rss = proc_status_kb(f->s.pid, "RssAnon");
 		if (rss > peak)
 			peak = rss;
@@ -678,9 +578,7 @@ test_huge_line(void **state)
 	p += 9;
 	assert_int_equal((size_t)(p - want), wlen);
 
-	got = recv_all(fd, &glen);
-	compare_answers(got, glen, want, wlen);
-	free(got);
+	expect_rest(fd, want, wlen);
 	free(want);
 	srv_stop(&f->s);
 }

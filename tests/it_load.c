@@ -24,91 +24,32 @@
 
 /* ---- a generated text file ---- */
 
-struct textfile {
-	char *buf;
-	size_t len;
-	size_t *off;   /* off[i] is where line i + 1 starts; off[lines] = len */
-	size_t lines;
-};
-
-/* splitmix64: a fixed seed gives the same file and requests every run. */
-static uint64_t
-rng_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 static size_t
 rng_below(uint64_t *state, size_t n)
 {
-	return (size_t)(rng_next(state) % n);
+	return (size_t)(splitmix64(state) % n);
+}
+
+/* Every byte value but LF (NUL, CR, tabs, bytes >= 0x80). */
+static char
+any_byte_but_lf(uint64_t *st)
+{
+	unsigned char c = (unsigned char)rng_below(st, 256);
+
+	return (char)(c == '\n' ? 'n' : c);
 }
 
 /*
- * nlines lines of 0 to 2 * mean bytes. Every byte value but LF appears
- * (NUL, CR, tabs, bytes >= 0x80): lines are served as bytes.
+ * nlines lines of 0 to 2 * mean bytes of any value but LF: lines are
+ * served as bytes.
  */
 static void
-textfile_gen(struct textfile *tf, uint64_t seed, size_t nlines, size_t mean)
+textfile_random(struct textfile *tf, uint64_t seed, size_t nlines,
+    size_t mean)
 {
 	uint64_t st = seed;
-	size_t cap = nlines * (2 * mean + 1) + 1, pos = 0;
 
-	tf->buf = malloc(cap);
-	tf->off = malloc((nlines + 1) * sizeof(*tf->off));
-	assert_non_null(tf->buf);
-	assert_non_null(tf->off);
-	for (size_t i = 0; i < nlines; i++) {
-		size_t n = rng_below(&st, 2 * mean + 1);
-		tf->off[i] = pos;
-		for (size_t k = 0; k < n; k++) {
-			unsigned char c = (unsigned char)rng_below(&st, 256);
-			tf->buf[pos++] = (char)(c == '\n' ? 'n' : c);
-		}
-		tf->buf[pos++] = '\n';
-	}
-	tf->off[nlines] = pos;
-	tf->len = pos;
-	tf->lines = nlines;
-}
-
-static void
-textfile_free(struct textfile *tf)
-{
-	free(tf->buf);
-	free(tf->off);
-	memset(tf, 0, sizeof(*tf));
-}
-
-/* ---- growable byte buffers ---- */
-
-struct bytes {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-bytes_add(struct bytes *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		assert_non_null(b->p = realloc(b->p, cap));
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-static void
-bytes_str(struct bytes *b, const char *s)
-{
-	bytes_add(b, s, strlen(s));
+	textfile_gen(tf, &st, nlines, 0, 2 * mean, any_byte_but_lf);
 }
 
 /* Append "GET n\r\n" to req and its answer to exp. */
@@ -196,25 +137,6 @@ client_free(struct client *c)
 	c->fd = -1;
 }
 
-/* Which answer of client c holds byte off of its expected stream. */
-static size_t
-answer_at(const struct client *c, size_t off)
-{
-	size_t k = 0, pos = 0;
-
-	while (pos + 4 <= c->exp.len && pos <= off) {
-		const char *lf = memchr(c->exp.p + pos + 4, '\n',
-		    c->exp.len - pos - 4);
-		if (lf == NULL)
-			break;
-		pos = (size_t)(lf - c->exp.p) + 1;
-		if (pos > off)
-			return k + 1;
-		k++;
-	}
-	return k + 1;
-}
-
 static void
 client_recv(struct client *c, int id)
 {
@@ -242,7 +164,8 @@ client_recv(struct client *c, int id)
 		if (buf[i] != c->exp.p[c->got + i])
 			fail_msg("client %d: wrong byte at offset %zu (answer "
 			    "%zu): got 0x%02x, want 0x%02x", id, c->got + i,
-			    answer_at(c, c->got + i), (unsigned char)buf[i],
+			    answer_at(c->exp.p, c->exp.len, c->got + i),
+			    (unsigned char)buf[i],
 			    (unsigned char)c->exp.p[c->got + i]);
 	c->got += (size_t)n;
 	while (c->batch < c->nbatch && c->got >= c->exp_end[c->batch] &&
@@ -315,41 +238,6 @@ run_clients(const struct srv *s, struct client *cl, size_t n)
 	free(idx);
 }
 
-/* ---- STATS on a connection of its own ---- */
-
-static unsigned long long
-stat_of(const char *stats, const char *name)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), "\n%s ", name);
-	if ((p = strstr(stats, key)) == NULL)
-		fail_msg("STATS has no %s:\n%s", name, stats);
-	return strtoull(p + strlen(key), NULL, 10);
-}
-
-/* The whole STATS answer, NUL-terminated, on an existing connection. */
-static void
-read_stats(int fd, char *buf, size_t cap)
-{
-	size_t n = 0;
-
-	send_str(fd, "STATS\r\n");
-	for (;;) {
-		ssize_t r;
-		assert_true(n < cap - 1);
-		r = recv(fd, buf + n, cap - 1 - n, 0);
-		if (r <= 0)
-			fail_msg("STATS: connection closed or timed out");
-		n += (size_t)r;
-		buf[n] = '\0';
-		if (n >= 5 && strcmp(buf + n - 5, "END\r\n") == 0)
-			break;
-	}
-	assert_memory_equal(buf, "OK\r\n", 4);
-}
-
 /* ---- fixtures ---- */
 
 struct fixture {
@@ -403,7 +291,7 @@ test_pipeline_10000(void **state)
 	struct fixture *f = *state;
 	uint64_t st = 1001;
 
-	textfile_gen(&f->tf, 42, 10000, 50);
+	textfile_random(&f->tf, 42, 10000, 50);
 	srv_prepare(&f->s, f->tf.buf, f->tf.len);
 	srv_start(&f->s, NULL);
 	alloc_clients(f, 1);
@@ -428,7 +316,7 @@ test_200_clients(void **state)
 	char stats[4096];
 	int fd;
 
-	textfile_gen(&f->tf, 43, 20000, 50);
+	textfile_random(&f->tf, 43, 20000, 50);
 	srv_prepare(&f->s, f->tf.buf, f->tf.len);
 	srv_start(&f->s, "[index]\nlines_per_page = 256\n"
 	    "[cache]\nsize = 16K\n");
@@ -439,14 +327,14 @@ test_200_clients(void **state)
 	run_clients(&f->s, f->cl, nclients);
 
 	fd = srv_connect(&f->s);
-	read_stats(fd, stats, sizeof(stats));
+	srv_read_stats(fd, stats, sizeof(stats));
 	close(fd);
-	assert_int_equal(stat_of(stats, "requests_get"), nclients * per);
-	assert_int_equal(stat_of(stats, "requests_err"), 0);
-	assert_int_equal(stat_of(stats, "cache_hits") +
-	    stat_of(stats, "cache_misses"), nclients * per);
-	assert_int_equal(stat_of(stats, "lines"), 20000);
-	assert_true(stat_of(stats, "connections_total") >= nclients + 1);
+	assert_int_equal(stat_value(stats, "requests_get"), nclients * per);
+	assert_int_equal(stat_value(stats, "requests_err"), 0);
+	assert_int_equal(stat_value(stats, "cache_hits") +
+	    stat_value(stats, "cache_misses"), nclients * per);
+	assert_int_equal(stat_value(stats, "lines"), 20000);
+	assert_true(stat_value(stats, "connections_total") >= nclients + 1);
 	srv_stop(&f->s);
 }
 
@@ -482,9 +370,9 @@ test_no_final_newline(void **state)
 		bytes_add(&want, text.p + 12, last);
 		bytes_str(&want, "\n");
 		expect_bytes(fd, want.p, want.len);
-		read_stats(fd, stats, sizeof(stats));
-		assert_int_equal(stat_of(stats, "lines"), 4);
-		assert_int_equal(stat_of(stats, "file_bytes"), text.len);
+		srv_read_stats(fd, stats, sizeof(stats));
+		assert_int_equal(stat_value(stats, "lines"), 4);
+		assert_int_equal(stat_value(stats, "file_bytes"), text.len);
 		send_str(fd, "QUIT\r\n");
 		got = recv_all(fd, &len);
 		free(got);
@@ -510,11 +398,11 @@ test_empty_file(void **state)
 	fd = srv_connect(&f->s);
 	send_str(fd, "GET 1\r\nGET 0\r\nGET 2\r\n");
 	expect_str(fd, "ERR\r\nERR\r\nERR\r\n");
-	read_stats(fd, stats, sizeof(stats));
-	assert_int_equal(stat_of(stats, "lines"), 0);
-	assert_int_equal(stat_of(stats, "file_bytes"), 0);
-	assert_int_equal(stat_of(stats, "requests_get"), 0);
-	assert_int_equal(stat_of(stats, "requests_err"), 3);
+	srv_read_stats(fd, stats, sizeof(stats));
+	assert_int_equal(stat_value(stats, "lines"), 0);
+	assert_int_equal(stat_value(stats, "file_bytes"), 0);
+	assert_int_equal(stat_value(stats, "requests_get"), 0);
+	assert_int_equal(stat_value(stats, "requests_err"), 3);
 	close(fd);
 	srv_stop(&f->s);
 }
@@ -545,7 +433,7 @@ run_with_workers(struct fixture *f, unsigned workers)
 	char conf[64], stats[4096];
 	int fd;
 
-	textfile_gen(&f->tf, 44 + workers, 5000, 80);
+	textfile_random(&f->tf, 44 + workers, 5000, 80);
 	srv_prepare(&f->s, f->tf.buf, f->tf.len);
 	snprintf(conf, sizeof(conf), "workers = %u\n", workers);
 	srv_start(&f->s, conf);
@@ -556,11 +444,11 @@ run_with_workers(struct fixture *f, unsigned workers)
 	run_clients(&f->s, f->cl, nclients);
 
 	fd = srv_connect(&f->s);
-	read_stats(fd, stats, sizeof(stats));
+	srv_read_stats(fd, stats, sizeof(stats));
 	close(fd);
-	assert_int_equal(stat_of(stats, "workers"), workers);
-	assert_int_equal(stat_of(stats, "requests_get"), nclients * per);
-	assert_int_equal(stat_of(stats, "requests_err"), 0);
+	assert_int_equal(stat_value(stats, "workers"), workers);
+	assert_int_equal(stat_value(stats, "requests_get"), nclients * per);
+	assert_int_equal(stat_value(stats, "requests_err"), 0);
 	srv_stop(&f->s);
 }
 

@@ -18,7 +18,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -28,8 +27,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -40,18 +37,13 @@
 #define NPIPE      500       /* pipelined GETs in the drain tests */
 #define WAIT_MS    20000     /* generous bound for anything that must happen */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
 struct fx {
 	struct srv s;
 	char *text;
 	size_t len;
 	size_t *off;             /* off[n] = start of line n; off[NLINES+1] = len */
-	struct buf want, want2;  /* expected answers; freed by teardown, */
-	struct buf req;          /* so a failed assertion leaks nothing */
+	struct bytes want, want2; /* expected answers; freed by teardown, */
+	struct bytes req;         /* so a failed assertion leaks nothing */
 };
 
 /* ---- fixture ---- */
@@ -107,52 +99,22 @@ teardown(void **state)
 
 /* ---- helpers ---- */
 
-static void
-buf_add(struct buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2;
-		assert_non_null(b->p = realloc(b->p, b->cap));
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
 /* The exact answer to GET n. */
 static void
-add_answer(struct buf *b, const struct fx *f, size_t n)
+add_answer(struct bytes *b, const struct fx *f, size_t n)
 {
-	buf_add(b, "OK\r\n", 4);
-	buf_add(b, f->text + f->off[n], f->off[n + 1] - f->off[n]);
+	bytes_add(b, "OK\r\n", 4);
+	bytes_add(b, f->text + f->off[n], f->off[n + 1] - f->off[n]);
 }
 
 static void
 expect_line(const struct fx *f, int fd, size_t n)
 {
-	struct buf b = { 0 };
+	struct bytes b = { 0 };
 
 	add_answer(&b, f, n);
 	expect_bytes(fd, b.p, b.len);
 	free(b.p);
-}
-
-/* The whole rest of the stream must be exactly want, then EOF. */
-static void
-expect_rest(int fd, const struct buf *want)
-{
-	size_t got_len, i;
-	char *got = recv_all(fd, &got_len);
-
-	if (got_len != want->len ||
-	    (got_len > 0 && memcmp(got, want->p, got_len) != 0)) {
-		for (i = 0; i < got_len && i < want->len; i++)
-			if (got[i] != want->p[i])
-				break;
-		free(got);
-		fail_msg("got %zu bytes, want %zu; first difference at %zu",
-		    got_len, want->len, i);
-	}
-	free(got);
 }
 
 /* Block until the peer has acknowledged everything sent on fd. */
@@ -166,8 +128,7 @@ wait_sent(int fd)
 		assert_int_equal(ioctl(fd, SIOCOUTQ, &q), 0);
 		if (q == 0)
 			return;
-		struct timespec ts = { 0, 2 * 1000000 };
-		nanosleep(&ts, NULL);
+		nap_ms(2);
 	}
 	fail_msg("%d bytes still unacknowledged after %d ms", q, WAIT_MS);
 }
@@ -181,10 +142,10 @@ wait_sent(int fd)
  * are still waiting in its socket buffer.
  */
 static void
-send_pipeline(struct fx *f, int fd, struct buf *want)
+send_pipeline(struct fx *f, int fd, struct bytes *want)
 {
 	char blanks[64];
-	struct buf *req = &f->req;
+	struct bytes *req = &f->req;
 	char line[160];
 
 	req->len = 0;
@@ -196,37 +157,17 @@ send_pipeline(struct fx *f, int fd, struct buf *want)
 		    (int)(i % 4), blanks, i % 3 ? "GET" : "get",
 		    (int)(1 + i % 60), blanks, n, (int)(i % 7), blanks,
 		    i % 2 ? "\r\n" : "\n");
-		buf_add(req, line, (size_t)len);
+		bytes_add(req, line, (size_t)len);
 		add_answer(want, f, n);
 	}
 	assert_true(req->len > 16 * 1024);
 	send_all(fd, req->p, req->len);
 }
 
-/* Connect to 127.0.0.1:port; -1 with errno set when refused. */
-static int
-try_connect(int port)
-{
-	struct sockaddr_in sin;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), e;
-
-	assert_true(fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
-		return fd;
-	e = errno;
-	close(fd);
-	errno = e;
-	return -1;
-}
-
 static void
 assert_refused(int port)
 {
-	int fd = try_connect(port);
+	int fd = loopback_connect(port, 0);
 
 	if (fd >= 0) {
 		close(fd);
@@ -235,45 +176,11 @@ assert_refused(int port)
 	assert_int_equal(errno, ECONNREFUSED);
 }
 
-/* Has the server exited? Reaps it (and records the status) if so. */
-static int
-exited(struct srv *s, int *status)
-{
-	int st;
-
-	if (waitpid(s->pid, &st, WNOHANG) != s->pid)
-		return 0;
-	s->pid = -1;
-	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	return 1;
-}
-
-/* A loopback client whose tiny receive buffer the server fills at once. */
-static int
-connect_small_rcvbuf(const struct srv *s)
-{
-	struct sockaddr_in sin;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), sz = 4096;
-	struct timeval tv = { 20, 0 };
-
-	assert_true(fd >= 0);
-	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz,
-	    sizeof(sz)), 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)s->port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
 /* Ask for about 10 MB of the streamed line and never read any of it. */
 static int
 stuck_client(const struct fx *f)
 {
-	int fd = connect_small_rcvbuf(&f->s);
+	int fd = srv_connect_rcvbuf(&f->s, 4096);
 	char req[32];
 	int len = snprintf(req, sizeof(req), "GET %d\r\n", LONG_LINE);
 
@@ -289,11 +196,10 @@ stuck_client(const struct fx *f)
 static void
 send_shutdown(const struct srv *s)
 {
-	struct buf none = { 0 };
 	int fd = srv_connect(s);
 
 	send_str(fd, "SHUTDOWN\r\n");
-	expect_rest(fd, &none);
+	expect_rest(fd, "", 0);
 	close(fd);
 }
 
@@ -303,7 +209,7 @@ static void
 test_shutdown_any(void **state)
 {
 	struct fx *f = *state;
-	struct buf *want = &f->want;
+	struct bytes *want = &f->want;
 	int fd, port;
 
 	srv_start(&f->s, "shutdown = any\ndrain_timeout = 5\n");
@@ -311,7 +217,7 @@ test_shutdown_any(void **state)
 	fd = srv_connect(&f->s);
 	send_str(fd, "GET 1\r\nSHUTDOWN\r\n");
 	add_answer(want, f, 1);
-	expect_rest(fd, want);
+	expect_rest(fd, want->p, want->len);
 	close(fd);
 	assert_int_equal(srv_wait(&f->s, 5000 + 3000), 0);
 	srv_check_log(&f->s);
@@ -323,7 +229,7 @@ static void
 shutdown_local_from(struct fx *f, const char *conf, const char *src)
 {
 	struct sockaddr_in sin;
-	struct buf *want = &f->want;
+	struct bytes *want = &f->want;
 	struct timeval tv = { 20, 0 };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -339,7 +245,7 @@ shutdown_local_from(struct fx *f, const char *conf, const char *src)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	send_str(fd, "GET 2\r\nshutdown\r\n");
 	add_answer(want, f, 2);
-	expect_rest(fd, want);
+	expect_rest(fd, want->p, want->len);
 	close(fd);
 	assert_int_equal(srv_wait(&f->s, 5000 + 3000), 0);
 	srv_check_log(&f->s);
@@ -378,7 +284,7 @@ test_shutdown_off(void **state)
 	send_str(fd, "GET 5\r\n");
 	expect_line(f, fd, 5);
 	close(fd);
-	assert_false(exited(&f->s, &st));
+	assert_false(srv_exited(&f->s, &st));
 	assert_int_equal(srv_stat(&f->s, "requests_err"), 1);
 	srv_stop(&f->s);
 }
@@ -389,11 +295,11 @@ static void
 test_drain_pipelined(void **state)
 {
 	struct fx *f = *state;
-	struct buf *want_a = &f->want, *want_b = &f->want2;
+	struct bytes *want_a = &f->want, *want_b = &f->want2;
 	int a, b;
 
 	srv_start(&f->s, "shutdown = any\ndrain_timeout = 8\n");
-	a = connect_small_rcvbuf(&f->s);
+	a = srv_connect_rcvbuf(&f->s, 4096);
 	send_pipeline(f, a, want_a);
 	wait_sent(a);
 	/* Requests before SHUTDOWN on its own connection are answered too. */
@@ -401,9 +307,9 @@ test_drain_pipelined(void **state)
 	send_str(b, "GET 5\r\nGET 2000\nSHUTDOWN\r\n");
 	add_answer(want_b, f, 5);
 	add_answer(want_b, f, 2000);
-	expect_rest(b, want_b);
+	expect_rest(b, want_b->p, want_b->len);
 	close(b);
-	expect_rest(a, want_a);
+	expect_rest(a, want_a->p, want_a->len);
 	close(a);
 	assert_int_equal(srv_wait(&f->s, 8000 + 5000), 0);
 	srv_check_log(&f->s);
@@ -412,15 +318,15 @@ test_drain_pipelined(void **state)
 static void
 signal_drain(struct fx *f, int sig)
 {
-	struct buf *want = &f->want;
+	struct bytes *want = &f->want;
 	int a;
 
 	srv_start(&f->s, "drain_timeout = 8\n");
-	a = connect_small_rcvbuf(&f->s);
+	a = srv_connect_rcvbuf(&f->s, 4096);
 	send_pipeline(f, a, want);
 	wait_sent(a);
 	assert_int_equal(kill(f->s.pid, sig), 0);
-	expect_rest(a, want);
+	expect_rest(a, want->p, want->len);
 	close(a);
 	assert_int_equal(srv_wait(&f->s, 8000 + 5000), 0);
 	srv_check_log(&f->s);
@@ -477,15 +383,14 @@ test_listener_closed_while_draining(void **state)
 	send_shutdown(&f->s);
 	deadline = now_ms() + WAIT_MS;
 	while (!refused && now_ms() < deadline) {
-		if (exited(&f->s, &st))
+		if (srv_exited(&f->s, &st))
 			fail_msg("server exited (%d) with a client still owed "
 			    "output", st);
 		/* Until refused: accepted (just before the close) or reset
 		 * (it met the listener as it closed) both mean "try again". */
-		if ((fd = try_connect(f->s.port)) >= 0) {
+		if ((fd = loopback_connect(f->s.port, 0)) >= 0) {
 			close(fd);
-			struct timespec ts = { 0, 1000000 };
-			nanosleep(&ts, NULL);
+			nap_ms(1);
 		} else if (errno == ECONNREFUSED) {
 			refused = 1;
 		} else if (errno != ECONNRESET) {
@@ -493,7 +398,7 @@ test_listener_closed_while_draining(void **state)
 		}
 	}
 	assert_true(refused);
-	assert_false(exited(&f->s, &st));
+	assert_false(srv_exited(&f->s, &st));
 	t0 = now_ms();
 	close(a);
 	assert_int_equal(srv_wait(&f->s, WAIT_MS), 0);
@@ -505,96 +410,25 @@ test_listener_closed_while_draining(void **state)
 
 /* ---- SIGHUP ---- */
 
-static int
-file_has(const char *path, const char *needle)
-{
-	char buf[65536];
-	FILE *fp = fopen(path, "r");
-	size_t n;
-
-	if (fp == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
-}
-
-/*
- * srv_start watches stderr for "listening on"; with [log] file set the
- * line goes to that file instead, so start and watch it here.
- */
-static void
-start_logging_to(struct srv *s, const char *logfile)
-{
-	char conf[1024], buf[65536], *p, *colon;
-	long long deadline = now_ms() + WAIT_MS;
-	const char *bin = getenv("LINESVR_BIN");
-	FILE *fp;
-	int fd, st;
-
-	snprintf(conf, sizeof(conf), "[server]\nfile = %s\nport = 0\n"
-	    "bind = 127.0.0.1\n[log]\nfile = %s\n", s->text, logfile);
-	assert_non_null(fp = fopen(s->conf, "w"));
-	fputs(conf, fp);
-	assert_int_equal(fclose(fp), 0);
-	if (bin == NULL)
-		bin = "build/linesvr";
-	s->pid = fork();
-	assert_true(s->pid >= 0);
-	if (s->pid == 0) {
-		fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd < 0)
-			_exit(127);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-		signal(SIGPIPE, SIG_DFL);
-		execl(bin, bin, "-c", s->conf, (char *)NULL);
-		_exit(127);
-	}
-	while (now_ms() < deadline) {
-		size_t n = 0;
-		if ((fp = fopen(logfile, "r")) != NULL) {
-			n = fread(buf, 1, sizeof(buf) - 1, fp);
-			fclose(fp);
-		}
-		buf[n] = '\0';
-		if ((p = strstr(buf, "listening on ")) != NULL &&
-		    (p = strchr(p + 13, ' ')) != NULL) {
-			for (colon = p; colon > buf && *colon != ':'; colon--)
-				;
-			s->port = atoi(colon + 1);
-			assert_true(s->port > 0);
-			return;
-		}
-		if (exited(s, &st))
-			fail_msg("server exited (%d) before listening", st);
-		struct timespec ts = { 0, 10 * 1000000 };
-		nanosleep(&ts, NULL);
-	}
-	fail_msg("server did not log \"listening on\" to %s", logfile);
-}
-
 static void
 test_sighup_reopens_log(void **state)
 {
 	struct fx *f = *state;
-	char a_log[160], b_log[160];
+	char a_log[160], b_log[160], conf[256];
 	struct stat st;
 	long long deadline;
 	int fd;
 
 	snprintf(a_log, sizeof(a_log), "%s/a.log", f->s.dir);
 	snprintf(b_log, sizeof(b_log), "%s/b.log", f->s.dir);
-	start_logging_to(&f->s, a_log);
+	/* With [log] file set, "listening on" goes to that file. */
+	snprintf(conf, sizeof(conf), "[log]\nfile = %s\n", a_log);
+	srv_start_log(&f->s, conf, a_log);
 	assert_int_equal(rename(a_log, b_log), 0);
 	assert_int_equal(kill(f->s.pid, SIGHUP), 0);
 	deadline = now_ms() + WAIT_MS;
-	while (stat(a_log, &st) != 0 && now_ms() < deadline) {
-		struct timespec ts = { 0, 5 * 1000000 };
-		nanosleep(&ts, NULL);
-	}
+	while (stat(a_log, &st) != 0 && now_ms() < deadline)
+		nap_ms(5);
 	if (stat(a_log, &st) != 0)
 		fail_msg("no new %s after SIGHUP", a_log);
 	/* SIGHUP is not a stop: it still serves. */
@@ -615,22 +449,22 @@ static void
 test_quit(void **state)
 {
 	struct fx *f = *state;
-	struct buf *want = &f->want, *req = &f->req;
+	struct bytes *want = &f->want, *req = &f->req;
 	int fd;
 
 	srv_start(&f->s, NULL);
 	fd = srv_connect(&f->s);
 	const char *head = "GET 1\r\nGET 2000\r\nquit\r\nGET 3\r\nSTATS\r\n";
 
-	buf_add(req, head, strlen(head));
+	bytes_add(req, head, strlen(head));
 	/* Plenty more after QUIT: none of it may be read as a request, and
 	 * the server must not reset the connection over it. */
 	for (int i = 0; i < 20000; i++)
-		buf_add(req, "GET 2\r\n", 7);
+		bytes_add(req, "GET 2\r\n", 7);
 	send_all(fd, req->p, req->len);
 	add_answer(want, f, 1);
 	add_answer(want, f, 2000);
-	expect_rest(fd, want);
+	expect_rest(fd, want->p, want->len);
 	close(fd);
 	assert_int_equal(srv_stat(&f->s, "requests_get"), 2);
 	assert_int_equal(srv_stat(&f->s, "requests_err"), 0);
@@ -641,7 +475,7 @@ static void
 test_half_close(void **state)
 {
 	struct fx *f = *state;
-	struct buf *want = &f->want;
+	struct bytes *want = &f->want;
 	int fd;
 
 	srv_start(&f->s, NULL);
@@ -651,7 +485,7 @@ test_half_close(void **state)
 	add_answer(want, f, 1);
 	add_answer(want, f, 1000);
 	add_answer(want, f, 2000);
-	expect_rest(fd, want);
+	expect_rest(fd, want->p, want->len);
 	close(fd);
 	srv_stop(&f->s);
 }
@@ -666,14 +500,14 @@ static void
 test_half_close_backlogged(void **state)
 {
 	struct fx *f = *state;
-	struct buf *want = &f->want;
+	struct bytes *want = &f->want;
 	int fd;
 
 	srv_start(&f->s, "idle_timeout = 2\n");
-	fd = connect_small_rcvbuf(&f->s);
+	fd = srv_connect_rcvbuf(&f->s, 4096);
 	send_pipeline(f, fd, want);
 	assert_int_equal(shutdown(fd, SHUT_WR), 0);
-	expect_rest(fd, want);
+	expect_rest(fd, want->p, want->len);
 	close(fd);
 	srv_stop(&f->s);
 }

@@ -92,45 +92,6 @@ teardown(void **state)
 
 /* ---- helpers ---- */
 
-static void
-nap_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* fork + exec argv with stdout and stderr appended to out. */
-static pid_t
-spawn_to(const char *const *argv, const char *out)
-{
-	pid_t pid = fork();
-	int fd;
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd < 0)
-			_exit(127);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-		signal(SIGPIPE, SIG_DFL);
-		execv(argv[0], (char *const *)(uintptr_t)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int
-wait_status(pid_t pid)
-{
-	int st;
-
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static const char *
 indexer_bin(void)
 {
@@ -139,15 +100,23 @@ indexer_bin(void)
 	return b != NULL ? b : "build/linesvr-index";
 }
 
+/* Run the indexer with argv, output into the directory; its status. */
+static int
+run_indexer(const struct fx *f, const char *const *argv)
+{
+	char out[160];
+
+	snprintf(out, sizeof(out), "%s/indexer.out", f->s.dir);
+	return proc_wait(proc_spawn(argv, out, out), EXIT_MS);
+}
+
 /* linesvr-index TEXT -m m -q: must succeed. */
 static void
 build_index(const struct fx *f, const char *m)
 {
-	char out[160];
 	const char *argv[] = { indexer_bin(), f->s.text, "-m", m, "-q", NULL };
 
-	snprintf(out, sizeof(out), "%s/indexer.out", f->s.dir);
-	assert_int_equal(wait_status(spawn_to(argv, out)), 0);
+	assert_int_equal(run_indexer(f, argv), 0);
 	assert_int_equal(access(f->index, R_OK), 0);
 }
 
@@ -155,26 +124,13 @@ build_index(const struct fx *f, const char *m)
 static int
 check_index(const struct fx *f)
 {
-	char out[160];
 	const char *argv[] = { indexer_bin(), "--check", f->s.text, f->index,
 	    NULL };
 
-	snprintf(out, sizeof(out), "%s/indexer.out", f->s.dir);
-	return wait_status(spawn_to(argv, out));
+	return run_indexer(f, argv);
 }
 
-/* The harness's config head, then extra. */
-static const char *
-conf(const struct fx *f, const char *extra)
-{
-	static char buf[4096];
-
-	snprintf(buf, sizeof(buf), "[server]\nfile = %s\nport = 0\n"
-	    "bind = 127.0.0.1\n%s", f->s.text, extra);
-	return buf;
-}
-
-/* The same with another port instead of 0. */
+/* The harness's config head with the given port, then extra. */
 static const char *
 conf_port(const struct fx *f, int port, const char *extra)
 {
@@ -183,6 +139,13 @@ conf_port(const struct fx *f, int port, const char *extra)
 	snprintf(buf, sizeof(buf), "[server]\nfile = %s\nport = %d\n"
 	    "bind = 127.0.0.1\n%s", f->s.text, port, extra);
 	return buf;
+}
+
+/* The same with port 0. */
+static const char *
+conf(const struct fx *f, const char *extra)
+{
+	return conf_port(f, 0, extra);
 }
 
 static int
@@ -397,40 +360,10 @@ static void
 test_argv_form(void **state)
 {
 	struct fx *f = *state;
-	const char *bin = getenv("LINESVR_BIN");
-	long long deadline = now_ms() + EXIT_MS;
-	char buf[8192], *p, *colon;
-	FILE *fp;
-	int st;
+	const char *argv[] = { f->s.text, "-p", "0", NULL };
 
-	if (bin == NULL)
-		bin = "build/linesvr";
-	const char *argv[] = { bin, f->s.text, "-p", "0", NULL };
-	f->s.pid = spawn_to(argv, f->s.log);
-	while (f->s.port == 0) {
-		size_t n = 0;
-		if (now_ms() > deadline)
-			fail_msg("no \"listening on\" in the log");
-		if (waitpid(f->s.pid, &st, WNOHANG) == f->s.pid) {
-			f->s.pid = -1;
-			log_must_have(&f->s, "listening on");
-			fail_msg("server exited before listening");
-		}
-		if ((fp = fopen(f->s.log, "r")) != NULL) {
-			n = fread(buf, 1, sizeof(buf) - 1, fp);
-			fclose(fp);
-		}
-		buf[n] = '\0';
-		if ((p = strstr(buf, "listening on 127.0.0.1:")) != NULL &&
-		    (p = strchr(p + 13, ' ')) != NULL) {
-			for (colon = p; *colon != ':'; colon--)
-				;
-			f->s.port = atoi(colon + 1);
-			assert_true(f->s.port > 0);
-		} else {
-			nap_ms(10);
-		}
-	}
+	srv_start_argv(&f->s, argv);
+	log_must_have(&f->s, "listening on 127.0.0.1:");
 	expect_all_lines(f);
 	/* Defaults: the index is built beside the text file. */
 	assert_int_equal(check_index(f), 0);

@@ -5,10 +5,10 @@
  * exit statuses must hold for a wrong reference file (4), a stopped server
  * (5, within the deadline) and an absent one (3).
  *
- * It runs the binaries the test runner names (LINESVR_BIN,
- * LINESVR_BENCH_BIN), so the sanitizer build tests the sanitizer builds;
- * every child is bounded in time and its output checked for sanitizer
- * reports.
+ * The harness runs the server (LINESVR_BIN); this file runs the bench the
+ * test runner names (LINESVR_BENCH_BIN), so the sanitizer build tests the
+ * sanitizer builds; every child is bounded in time and its output checked
+ * for sanitizer reports. Links the load generator's modules for dial.h.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,56 +19,27 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dial.h"
+#include "harness.h"
 
 #define LINES		20000
-#define START_MS	20000
 #define BENCH_MS	30000
 
 struct smoke {
-	char dir[64];
-	char text[128], other[128], slog[128], bout[128], berr[128];
-	pid_t server;
-	int port;
+	struct srv s;       /* text.txt is the server's file */
+	char other[160];    /* another text, for a wrong reference */
+	char bout[160], berr[160];
 };
 
 static struct smoke S;
-
-static long long
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-nap(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-static const char *
-bin(const char *env, const char *dflt)
-{
-	const char *b = getenv(env);
-
-	return b != NULL ? b : dflt;
-}
 
 /* Lines of varied length (empty ones too); the last has no LF. */
 static void
@@ -89,136 +60,29 @@ write_text(const char *path, unsigned seed)
 	assert_int_equal(fclose(f), 0);
 }
 
-/* fork + exec argv with stdout and stderr into files. */
-static pid_t
-spawn(const char *const *argv, const char *out, const char *err)
-{
-	pid_t pid = fork();
-	int fo, fe;
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		fe = open(err, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fo < 0 || fe < 0)
-			_exit(127);
-		dup2(fo, STDOUT_FILENO);
-		dup2(fe, STDERR_FILENO);
-		signal(SIGPIPE, SIG_DFL);
-		execv(argv[0], (char *const *)(uintptr_t)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Exit status of pid, or -1 after killing it at timeout_ms. */
-static int
-wait_for(pid_t pid, int timeout_ms)
-{
-	long long end = ms_now() + timeout_ms;
-	int st;
-
-	while (ms_now() < end) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-		nap(10);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
-}
-
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return calloc(1, 1);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	assert_non_null(buf);
-	if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)
-		buf[0] = '\0';
-	fclose(f);
-	return buf;
-}
-
-static void
-no_sanitizer_report(const char *path)
-{
-	char *log = slurp(path);
-
-	if (strstr(log, "Sanitizer") != NULL ||
-	    strstr(log, "runtime error:") != NULL) {
-		print_error("%s:\n%s\n", path, log);
-		free(log);
-		fail_msg("sanitizer report in %s", path);
-	}
-	free(log);
-}
-
 static int
 start_server(void **state)
 {
-	const char *argv[] = { bin("LINESVR_BIN", "build/linesvr"), "-p", "0",
-	    S.text, NULL };
-	long long end;
-	char *log, *p;
-
 	(void)state;
 	memset(&S, 0, sizeof(S));
-	strcpy(S.dir, "/tmp/lsvr-bench-XXXXXX");
-	if (mkdtemp(S.dir) == NULL)
-		return -1;
-	snprintf(S.text, sizeof(S.text), "%s/text.txt", S.dir);
-	snprintf(S.other, sizeof(S.other), "%s/other.txt", S.dir);
-	snprintf(S.slog, sizeof(S.slog), "%s/server.log", S.dir);
-	snprintf(S.bout, sizeof(S.bout), "%s/bench.out", S.dir);
-	snprintf(S.berr, sizeof(S.berr), "%s/bench.err", S.dir);
-	write_text(S.text, 1);
+	srv_prepare(&S.s, "", 0);
+	snprintf(S.other, sizeof(S.other), "%s/other.txt", S.s.dir);
+	snprintf(S.bout, sizeof(S.bout), "%s/bench.out", S.s.dir);
+	snprintf(S.berr, sizeof(S.berr), "%s/bench.err", S.s.dir);
+	write_text(S.s.text, 1);
 	write_text(S.other, 2);
-	signal(SIGPIPE, SIG_IGN);
-	S.server = spawn(argv, S.slog, S.slog);
-	for (end = ms_now() + START_MS; ms_now() < end; nap(10)) {
-		log = slurp(S.slog);
-		p = strstr(log, "listening on ");
-		if (p != NULL && (p = strchr(p + 13, ' ')) != NULL) {
-			while (*p != ':')
-				p--;
-			S.port = atoi(p + 1);
-			free(log);
-			return S.port > 0 ? 0 : -1;
-		}
-		free(log);
-	}
-	return -1;
+	srv_start(&S.s, NULL);
+	return 0;
 }
 
 static int
 stop_server(void **state)
 {
-	char path[160];
-
 	(void)state;
-	if (S.server > 0) {
-		kill(S.server, SIGCONT);
-		kill(S.server, SIGTERM);
-		assert_int_equal(wait_for(S.server, 10000), 0);
-		no_sanitizer_report(S.slog);
-	}
-	unlink(S.text);
-	unlink(S.other);
-	snprintf(path, sizeof(path), "%s.lidx", S.text);
-	unlink(path);
-	unlink(S.slog);
-	unlink(S.bout);
-	unlink(S.berr);
-	rmdir(S.dir);
+	if (S.s.pid > 0)
+		kill(S.s.pid, SIGCONT);
+	srv_stop(&S.s);
+	srv_cleanup(&S.s);
 	return 0;
 }
 
@@ -226,14 +90,15 @@ stop_server(void **state)
 static int
 bench(const char *a0, ...)
 {
+	const char *bin = getenv("LINESVR_BENCH_BIN");
 	const char *argv[32];
 	char port[16];
 	va_list ap;
 	int n = 0, rc;
 	const char *a;
 
-	snprintf(port, sizeof(port), "%d", S.port);
-	argv[n++] = bin("LINESVR_BENCH_BIN", "build/linesvr-bench");
+	snprintf(port, sizeof(port), "%d", S.s.port);
+	argv[n++] = bin != NULL ? bin : "build/linesvr-bench";
 	argv[n++] = "-p";
 	argv[n++] = port;
 	va_start(ap, a0);
@@ -241,8 +106,9 @@ bench(const char *a0, ...)
 		argv[n++] = a;
 	va_end(ap);
 	argv[n] = NULL;
-	rc = wait_for(spawn(argv, S.bout, S.berr), BENCH_MS);
-	no_sanitizer_report(S.berr);
+	unlink(S.bout);	/* stdout holds this run's output only */
+	rc = proc_wait(proc_spawn(argv, S.bout, S.berr), BENCH_MS);
+	check_no_sanitizer(S.berr);
 	return rc;
 }
 
@@ -388,8 +254,8 @@ test_verified_run(void **state)
 
 	(void)state;
 	assert_int_equal(bench("-c", "8", "-P", "4", "-d", "2", "--keys",
-	    "uniform", "--verify", S.text, "--json", "-q", NULL), 0);
-	out = slurp(S.bout);
+	    "uniform", "--verify", S.s.text, "--json", "-q", NULL), 0);
+	out = read_file(S.bout);
 	if (!json_valid(out))
 		fail_msg("not valid JSON: %s", out);
 	assert_true(json_num(out, "requests") > 0);
@@ -408,9 +274,9 @@ test_other_protocols_parse(void **state)
 	(void)state;
 	/* open loop, seq keys beyond the file (misses are right answers) */
 	assert_int_equal(bench("-c", "4", "-n", "3000", "--rate", "5000",
-	    "-k", "30000", "--keys", "seq", "-t", "2", "--verify", S.text,
+	    "-k", "30000", "--keys", "seq", "-t", "2", "--verify", S.s.text,
 	    "--csv", "-q", NULL), 0);
-	out = slurp(S.bout);
+	out = read_file(S.bout);
 	assert_non_null(strstr(out, "label,proto,"));
 	assert_non_null(strchr(strchr(out, '\n') + 1, '\n'));
 	free(out);
@@ -431,26 +297,26 @@ test_stopped_server_exits_5(void **state)
 	int rc;
 
 	(void)state;
-	kill(S.server, SIGSTOP);
-	t0 = ms_now();
+	kill(S.s.pid, SIGSTOP);
+	t0 = now_ms();
 	rc = bench("-c", "4", "-d", "1", "--timeout", "1", "-k", "100", "-q",
 	    NULL);
-	kill(S.server, SIGCONT);
+	kill(S.s.pid, SIGCONT);
 	assert_int_equal(rc, 5);
 	/* the deadline is -d + --timeout = 2 s; allow for slow sanitizers */
-	assert_true(ms_now() - t0 < 2000 + 3000);
+	assert_true(now_ms() - t0 < 2000 + 3000);
 }
 
 static void
 test_absent_server_exits_3(void **state)
 {
-	int port = S.port;
+	int port = S.s.port;
 
 	(void)state;
-	S.port = 1;	/* nothing listens on a privileged port here */
+	S.s.port = 1;	/* nothing listens on a privileged port here */
 	assert_int_equal(bench("-c", "2", "-d", "1", "-k", "10", "-q", NULL),
 	    3);
-	S.port = port;
+	S.s.port = port;
 }
 
 /*
@@ -469,7 +335,7 @@ test_source_address(void **state)
 	int fd;
 
 	(void)state;
-	snprintf(port, sizeof(port), "%d", S.port);
+	snprintf(port, sizeof(port), "%d", S.s.port);
 	assert_int_equal(dial_resolve("127.0.0.1", port, &ss, &len, err,
 	    sizeof(err)), 0);
 	assert_true(dial_is_loopback4(&ss));

@@ -40,6 +40,14 @@ struct worker_stats {
 	_Atomic uint64_t requests_err;
 };
 
+/* Only the owning worker writes its counters: no locked instruction. */
+static inline void
+stat_bump(_Atomic uint64_t *counter)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter,
+	    memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
 struct worker {
 	struct server *srv;
 	unsigned id;

@@ -253,19 +253,11 @@ answer(struct conn *c, const char *p, size_t n)
 	out_commit(c, n, in_obuf);
 }
 
-/* Only the owning worker writes its counters: no locked instruction. */
-static void
-bump(_Atomic uint64_t *counter)
-{
-	atomic_store_explicit(counter, atomic_load_explicit(counter,
-	    memory_order_relaxed) + 1, memory_order_relaxed);
-}
-
 static void
 answer_err(struct conn *c)
 {
 	answer(c, ERR_ANSWER, sizeof(ERR_ANSWER) - 1);
-	bump(&c->w->st.requests_err);
+	stat_bump(&c->w->st.requests_err);
 }
 
 /* ---- requests ---- */
@@ -290,7 +282,7 @@ start_stream(struct conn *c, uint64_t off, uint64_t len, int add_lf)
 	c->stream_off = off;
 	c->stream_left = len;
 	c->stream_nl = add_lf;
-	bump(&c->w->st.requests_get);
+	stat_bump(&c->w->st.requests_get);
 }
 
 static void
@@ -335,7 +327,7 @@ answer_get(struct conn *c, uint64_t n)
 	if (add_lf)
 		p[4 + len] = '\n';
 	out_commit(c, 4 + len + (size_t)add_lf, in_obuf);
-	bump(&c->w->st.requests_get);
+	stat_bump(&c->w->st.requests_get);
 }
 
 static int

@@ -349,11 +349,12 @@ is_loopback(const struct sockaddr_storage *ss)
 
 /* Over the limit: one ERR, and close without leaving a reset behind. */
 static void
-reject(struct server *s, int fd)
+reject(struct worker *w, int fd)
 {
 	char sink[1024];
 
-	atomic_fetch_add(&s->conns_rejected, 1);
+	atomic_fetch_add(&w->srv->conns_rejected, 1);
+	stat_bump(&w->st.requests_err);
 	if (write(fd, "ERR\r\n", 5) < 0) {
 		/* the peer may already be gone */
 	}
@@ -392,7 +393,7 @@ accept_one(struct worker *w, int fd, const struct sockaddr_storage *ss)
 	atomic_fetch_add(&s->conns_total, 1);
 	if (atomic_fetch_add(&s->conns_current, 1) >= s->max_connections) {
 		atomic_fetch_sub(&s->conns_current, 1);
-		reject(s, fd);
+		reject(w, fd);
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -184,6 +184,8 @@ test_max_connections(void **state)
 	assert_int_equal(stat_value(stats, "connections_rejected"), 1);
 	/* 3 served + 1 rejected + this one. */
 	assert_int_equal(stat_value(stats, "connections_total"), 5);
+	/* The rejection's ERR is an ERR answer like any other. */
+	assert_int_equal(stat_value(stats, "requests_err"), 1);
 	send_str(f->fds[4], "GET 10\r\n");
 	expect_numbered(f->fds[4], 10);
 	srv_stop(&f->s);

@@ -61,6 +61,9 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
  */
 int config_finish(const struct config *cfg, char *err, size_t errlen);
 
+/* A numeric IPv4 or IPv6 address (names are not resolved)? */
+int config_valid_address(const char *value);
+
 /* Names for messages and STATS ("local", "auto", "info", ...). */
 const char *config_shutdown_name(enum shutdown_policy p);
 const char *config_level_name(enum log_level l);

@@ -46,6 +46,9 @@ void conn_close(struct conn *c, const char *why);
 /* The server is stopping: answer what the socket holds, then close. */
 void conn_drain(struct conn *c);
 
+/* Answers owed: in our buffers, or in the kernel's, not yet acknowledged. */
+int conn_busy_writing(const struct conn *c);
+
 /* Move c to the tail of list with timestamp now. */
 void conn_list_touch(struct conn_list *l, struct conn *c, ev_tstamp now);
 void conn_list_remove(struct conn_list *l, struct conn *c);

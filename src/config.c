@@ -17,6 +17,7 @@
  * - the first error stops the reader; the message names the file, the line
  *   and the section and key: "FILE:LINE: [SECTION] KEY: WHAT".
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -67,7 +68,28 @@ struct key {
 	void (*store)(struct config *, unsigned); /* KEY_WORD */
 	size_t size;                /* KEY_STR: size of the buffer */
 	enum empty_rule empty;      /* KEY_STR */
+	/* KEY_STR: further check of a non-empty value; 0 ok, or -1 with
+	 * the problem in what. */
+	int (*check)(const char *value, char *what, size_t len);
 };
+
+int
+config_valid_address(const char *value)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, value, buf) == 1 ||
+	    inet_pton(AF_INET6, value, buf) == 1;
+}
+
+static int
+check_address(const char *value, char *what, size_t len)
+{
+	if (config_valid_address(value))
+		return 0;
+	snprintf(what, len, "'%.64s' is not an IPv4 or IPv6 address", value);
+	return -1;
+}
 
 /* In the order of their enums: the index of a word is its value. */
 static const char *const shutdown_words[] = { "any", "local", "off", NULL };
@@ -107,12 +129,15 @@ store_level(struct config *cfg, unsigned v)
 	.kind = KEY_SIZE, .off = FIELD(f), .lo = l, .hi = h, .range = text }
 #define STR_KEY(sec, key, f, rule) { .section = sec, .name = key, \
 	.kind = KEY_STR, .off = FIELD(f), .size = FIELD_SIZE(f), .empty = rule }
+#define ADDR_KEY(sec, key, f) { .section = sec, .name = key, \
+	.kind = KEY_STR, .off = FIELD(f), .size = FIELD_SIZE(f), \
+	.empty = EMPTY_IS_ERROR, .check = check_address }
 #define WORD_KEY(sec, key, list, fn) { .section = sec, .name = key, \
 	.kind = KEY_WORD, .words = list, .store = fn }
 
 static const struct key keys[] = {
 	STR_KEY("server", "file", file, EMPTY_IS_ERROR),
-	STR_KEY("server", "bind", bind, EMPTY_IS_ERROR),
+	ADDR_KEY("server", "bind", bind),
 	UINT_KEY("server", "port", port, 0, 65535, "0-65535"),
 	UINT_KEY("server", "workers", workers, 0, 256, "0-256"),
 	UINT_KEY("server", "backlog", backlog, 1, 65535, "1-65535"),
@@ -329,6 +354,8 @@ set_string(const struct key *k, struct config *cfg, const char *value,
 		    n, k->size - 1);
 		return -1;
 	}
+	if (n > 0 && k->check != NULL && k->check(value, what, len) < 0)
+		return -1;
 	memcpy(field, value, n + 1);
 	return 0;
 }

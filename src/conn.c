@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -108,17 +110,39 @@ conn_close(struct conn *c, const char *why)
 		ev_break(w->loop, EVBREAK_ONE);
 }
 
+/* Bytes in a socket's send (SIOCOUTQ) or receive (SIOCINQ) queue; -1 if
+ * the kernel will not say. */
+static int
+kernel_queued(int fd, unsigned long which)
+{
+	int n = 0;
+
+	return ioctl(fd, which, &n) == 0 ? n : -1;
+}
+
+int
+conn_busy_writing(const struct conn *c)
+{
+	return c->out_len > c->out_off || c->stream_left > 0 ||
+	    kernel_queued(c->fd, SIOCOUTQ) > 0;
+}
+
 /*
- * After the last answer of a QUIT: shut our side and wait for the peer's
- * FIN before closing. Closing with unread input would send a reset that
- * can destroy answers the peer has not read yet.
+ * After the last answer (QUIT, SHUTDOWN, a drain): shut our side and wait
+ * for the peer's FIN before closing. Closing with unread input, or input
+ * that arrives later, sends a reset that destroys answers still queued in
+ * the kernel for the peer. The linger list's timeout, or drain_timeout,
+ * bounds the wait.
  */
 static void
 conn_linger(struct conn *c)
 {
 	struct worker *w = c->w;
 
-	if (w->draining || shutdown(c->fd, SHUT_WR) < 0) {
+	/* Nothing queued either way: a plain close loses nothing. */
+	if (shutdown(c->fd, SHUT_WR) < 0 ||
+	    (kernel_queued(c->fd, SIOCOUTQ) == 0 &&
+	    kernel_queued(c->fd, SIOCINQ) == 0)) {
 		conn_close(c, "closed");
 		return;
 	}
@@ -135,10 +159,8 @@ conn_linger(struct conn *c)
 void
 conn_drain(struct conn *c)
 {
-	if (c->flags & C_LINGER) {
-		conn_close(c, "shutdown");
-		return;
-	}
+	if (c->flags & C_LINGER)
+		return; /* already finished: waits for the peer's FIN */
 	c->flags |= C_DRAIN;
 	/* Read what the socket holds now, even if the read watcher is idle. */
 	ev_feed_event(c->w->loop, &c->rw, EV_READ);
@@ -568,10 +590,12 @@ settle(struct conn *c)
 			return;
 		}
 		if ((c->flags & (C_PEER_EOF | C_NO_INPUT)) &&
-		    (c->in_len == 0 || !may_parse(c) ||
-		    memchr(c->in, '\n', c->in_len) == NULL)) {
-			conn_close(c, c->flags & C_PEER_EOF ? "peer closed" :
-			    "drained");
+		    (c->in_len == 0 || memchr(c->in, '\n', c->in_len) == NULL)) {
+			/* The peer's input is finished: nothing to reset. */
+			if (c->flags & C_PEER_EOF)
+				conn_close(c, "peer closed");
+			else
+				conn_linger(c);
 			return;
 		}
 		/* Output drained with complete requests still waiting. */

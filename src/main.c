@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #include "log.h"
 #include "parse.h"
 #include "server.h"
+#include "text.h"
 #include "version.h"
 
 #define EXIT_FAIL  1
@@ -129,6 +132,11 @@ apply_cli(const struct cli *o, struct config *cfg)
 		}
 		cfg->workers = (unsigned)v;
 	}
+	if (o->bind != NULL && !config_valid_address(o->bind)) {
+		fprintf(stderr, "linesvr: -b %s: not an IPv4 or IPv6 address\n",
+		    o->bind);
+		return -1;
+	}
 	if ((o->bind != NULL &&
 	    copy_str(cfg->bind, sizeof(cfg->bind), o->bind, "-b") < 0) ||
 	    (o->file != NULL &&
@@ -157,38 +165,102 @@ load_config(int argc, char **argv, struct cli *o, struct config *cfg)
 	return apply_cli(o, cfg);
 }
 
-/* --check: what would startup do with this file and index? */
+/* Could a file be created (or appended to) at path? */
+static int
+path_writable(const char *path)
+{
+	char dir[CONFIG_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (access(path, F_OK) == 0)
+		return access(path, W_OK) == 0;
+	if (slash == NULL)
+		return access(".", W_OK) == 0;
+	snprintf(dir, sizeof(dir), "%.*s",
+	    (int)(slash == path ? 1 : slash - path), path);
+	return access(dir, W_OK) == 0;
+}
+
+/* What --check can verify of the process settings without starting. */
+static int
+check_process(const struct config *cfg)
+{
+	if (strcmp(cfg->log_file, "-") != 0 && !path_writable(cfg->log_file)) {
+		fprintf(stderr, "linesvr: log file %s: cannot be written\n",
+		    cfg->log_file);
+		return -1;
+	}
+	if (cfg->user[0] != '\0' && geteuid() == 0 &&
+	    getpwnam(cfg->user) == NULL) {
+		fprintf(stderr, "linesvr: user %s: no such user\n", cfg->user);
+		return -1;
+	}
+	return 0;
+}
+
+/* --check: would startup succeed with this file and index? */
 static int
 check_only(const struct config *cfg)
 {
 	char path[CONFIG_PATH_MAX + 8], err[1024];
+	struct text text;
 	struct index idx;
 	enum index_status st;
-	int fd;
 
-	if ((fd = open(cfg->file, O_RDONLY | O_CLOEXEC)) < 0) {
-		fprintf(stderr, "linesvr: %s: %s\n", cfg->file, strerror(errno));
+	if (check_process(cfg) < 0)
+		return EXIT_FAIL;
+	if (text_open(&text, cfg->file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "linesvr: %s\n", err);
 		return EXIT_FAIL;
 	}
 	if (cfg->index_path[0] != '\0')
 		snprintf(path, sizeof(path), "%s", cfg->index_path);
 	else
 		index_default_path(cfg->file, path, sizeof(path));
-	st = index_open(&idx, path, fd, cfg->lines_per_page, err, sizeof(err));
-	close(fd);
+	st = index_open(&idx, path, text.fd, cfg->lines_per_page, err,
+	    sizeof(err));
+	text_close(&text);
 	if (st == INDEX_OK) {
 		printf("linesvr: ok: %s, %llu lines, index %s\n", cfg->file,
 		    (unsigned long long)idx.h.lines, path);
 		index_close(&idx);
 		return 0;
 	}
-	if (cfg->build == BUILD_AUTO && st != INDEX_ERR_IO) {
+	if (cfg->build == BUILD_AUTO && st != INDEX_ERR_IO &&
+	    path_writable(path)) {
 		printf("linesvr: ok: the index would be rebuilt at startup: %s\n",
 		    err);
 		return 0;
 	}
-	fprintf(stderr, "linesvr: %s\n", err);
+	if (cfg->build == BUILD_AUTO && st != INDEX_ERR_IO)
+		fprintf(stderr, "linesvr: index %s needs a rebuild but cannot "
+		    "be written (%s)\n", path, err);
+	else
+		fprintf(stderr, "linesvr: %s\n", err);
 	return EXIT_FAIL;
+}
+
+static volatile sig_atomic_t stop_early;
+
+/* SIGTERM or SIGINT before the workers run (an index build can take a
+ * while): stop the build, which removes its temporary file, and exit 0. */
+static void
+on_early_signal(int sig)
+{
+	(void)sig;
+	stop_early = 1;
+	index_build_cancel();
+}
+
+static void
+catch_early_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_early_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 }
 
 int
@@ -208,11 +280,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "linesvr: %s\n", err);
 		return EXIT_FAIL;
 	}
+	catch_early_signals();
 	if (server_init(&srv, &cfg, err, sizeof(err)) < 0 ||
-	    server_listen(&srv, err, sizeof(err)) < 0) {
-		log_error("%s", err);
+	    server_listen(&srv, err, sizeof(err)) < 0 || stop_early) {
+		if (stop_early)
+			log_info("stopped by a signal during startup");
+		else
+			log_error("%s", err);
 		server_free(&srv);
-		return EXIT_FAIL;
+		return stop_early ? 0 : EXIT_FAIL;
 	}
 	rc = server_run(&srv) < 0 ? EXIT_FAIL : 0;
 	server_free(&srv);

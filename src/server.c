@@ -172,9 +172,9 @@ listen_socket(const struct sockaddr_storage *ss, socklen_t len, int reuseport,
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	/* An IPv6 socket stays dual-stack (the Linux default), so "::"
+	 * serves IPv4 clients too, as IPv4-mapped addresses. */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss->ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if ((reuseport &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
 	    bind(fd, (const struct sockaddr *)ss, len) < 0 ||
@@ -452,8 +452,8 @@ sweep(struct worker *w, struct conn_list *l, ev_timer *t, double timeout)
 	struct conn *c;
 
 	while ((c = l->head) != NULL && c->last + timeout <= now) {
-		if (c->out_len > c->out_off || c->stream_left > 0)
-			conn_list_touch(l, c, now); /* busy writing: not idle */
+		if (l == &w->active && conn_busy_writing(c))
+			conn_list_touch(l, c, now); /* not idle */
 		else
 			conn_close(c, "timed out");
 		if (l->head == c)
@@ -526,10 +526,6 @@ on_wake(EV_P_ ev_async *a, int revents)
 		accept_some(w, 1 << 20);
 		close(w->lfd);
 		w->lfd = -1;
-	}
-	for (c = w->linger.head; c != NULL; c = next) {
-		next = c->next;
-		conn_close(c, "shutdown");
 	}
 	for (c = w->active.head; c != NULL; c = next) {
 		next = c->next;

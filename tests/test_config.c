@@ -818,21 +818,45 @@ strings_at_their_limit(void **state)
 	static char text[2 * CONFIG_PATH_MAX];
 	struct config cfg;
 	char err[ERR_LEN];
-	char bind[256];
+	char user[256];
 	char file[CONFIG_PATH_MAX];
 
 	(void)state;
-	memset(bind, 'b', sizeof(bind) - 1);
-	bind[sizeof(bind) - 1] = '\0';
+	memset(user, 'b', sizeof(user) - 1);
+	user[sizeof(user) - 1] = '\0';
 	memset(file, 'f', sizeof(file) - 1);
 	file[sizeof(file) - 1] = '\0';
-	snprintf(text, sizeof(text), "[server]\nbind = %s\n"
-	    "file = %s    ; a comment after the longest path\n", bind, file);
+	snprintf(text, sizeof(text), "[server]\nuser = %s\n"
+	    "file = %s    ; a comment after the longest path\n", user, file);
 	config_defaults(&cfg);
 	if (load(&cfg, text, err) != 0)
 		fail_msg("%s", err);
-	assert_string_equal(cfg.bind, bind);
+	assert_string_equal(cfg.user, user);
 	assert_string_equal(cfg.file, file);
+}
+
+static void
+bind_takes_numeric_addresses(void **state)
+{
+	static const char *good[] = { "127.0.0.1", "0.0.0.0", "::", "::1",
+	    "fe80::1", "192.168.1.10", NULL };
+	struct config cfg;
+	char text[256], err[ERR_LEN];
+
+	(void)state;
+	for (int i = 0; good[i] != NULL; i++) {
+		snprintf(text, sizeof(text), "[server]\nbind = %s\n", good[i]);
+		config_defaults(&cfg);
+		if (load(&cfg, text, err) != 0)
+			fail_msg("%s: %s", good[i], err);
+		assert_string_equal(cfg.bind, good[i]);
+	}
+	expect_bad("server", "bind", "localhost",
+	    "'localhost' is not an IPv4 or IPv6 address");
+	expect_bad("server", "bind", "127.0.0.256",
+	    "'127.0.0.256' is not an IPv4 or IPv6 address");
+	expect_bad("server", "bind", "1.2.3",
+	    "'1.2.3' is not an IPv4 or IPv6 address");
 }
 
 static void
@@ -1045,6 +1069,7 @@ main(void)
 		cmocka_unit_test(missing_file),
 		cmocka_unit_test(directory_is_unreadable),
 		cmocka_unit_test(strings_at_their_limit),
+		cmocka_unit_test(bind_takes_numeric_addresses),
 		cmocka_unit_test(strings_too_long),
 		cmocka_unit_test(line_too_long),
 		cmocka_unit_test(nul_byte_in_line),

@@ -104,7 +104,7 @@ run: all
 	@scripts/run.sh
 
 bench: all
-	@scripts/bench.sh
+	@scripts/bench.sh $(BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/linesvr

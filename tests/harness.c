@@ -658,3 +658,28 @@ bytes_str(struct bytes *b, const char *s)
 {
 	bytes_add(b, s, strlen(s));
 }
+
+char *
+byte_lines(size_t n, size_t (*len_of)(size_t), size_t **off, size_t *len)
+{
+	size_t pos = 0, total = 0;
+	char *text;
+
+	for (size_t i = 1; i <= n; i++)
+		total += len_of(i);
+	assert_non_null(text = malloc(total));
+	assert_non_null(*off = calloc(n + 2, sizeof(**off)));
+	for (size_t i = 1; i <= n; i++) {
+		size_t l = len_of(i);
+		(*off)[i] = pos;
+		for (size_t j = 0; j + 1 < l; j++) {
+			unsigned char c = (unsigned char)((i * 31 + j * 7) % 256);
+			text[pos + j] = c == '\n' ? 'x' : (char)c;
+		}
+		text[pos + l - 1] = '\n';
+		pos += l;
+	}
+	(*off)[n + 1] = pos;
+	*len = total;
+	return text;
+}

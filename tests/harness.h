@@ -171,4 +171,12 @@ struct bytes {
 void bytes_add(struct bytes *b, const void *p, size_t n);
 void bytes_str(struct bytes *b, const char *s);
 
+/*
+ * n deterministic lines of every byte value but LF (NUL and CR included);
+ * line i (1-based) is len_of(i) bytes with its LF. *off gets n + 2
+ * offsets: (*off)[i] is where line i starts, (*off)[n + 1] the end.
+ */
+char *byte_lines(size_t n, size_t (*len_of)(size_t), size_t **off,
+    size_t *len);
+
 #endif

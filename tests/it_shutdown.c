@@ -59,24 +59,9 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	size_t pos = 0;
 
 	assert_non_null(f);
-	for (size_t n = 1; n <= NLINES; n++)
-		f->len += line_len(n);
-	assert_non_null(f->text = malloc(f->len));
-	assert_non_null(f->off = calloc(NLINES + 2, sizeof(*f->off)));
-	for (size_t n = 1; n <= NLINES; n++) {
-		size_t l = line_len(n);
-		f->off[n] = pos;
-		for (size_t j = 0; j + 1 < l; j++) {
-			unsigned char c = (unsigned char)((n * 31 + j * 7) % 256);
-			f->text[pos + j] = c == '\n' ? 'x' : (char)c;
-		}
-		f->text[pos + l - 1] = '\n';
-		pos += l;
-	}
-	f->off[NLINES + 1] = pos;
+	f->text = byte_lines(NLINES, line_len, &f->off, &f->len);
 	srv_prepare(&f->s, f->text, f->len);
 	*state = f;
 	return 0;

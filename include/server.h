@@ -26,6 +26,7 @@
 #define ACCEPT_PAUSE_S  0.1          /* listener pause when out of descriptors */
 #define LINGER_S        2.0          /* wait for the peer's FIN after QUIT */
 #define FD_RESERVE      32           /* descriptors kept for files, listeners */
+#define GET_BATCH       16           /* GETs looked up before any is copied */
 
 struct conn;
 
@@ -48,6 +49,13 @@ stat_bump(_Atomic uint64_t *counter)
 	    memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
+/* A GET looked up, its line being prefetched, its answer not yet written. */
+struct pending_get {
+	uint64_t n;
+	uint64_t off, len;        /* where the line is, when ok */
+	int ok;                   /* 0: the answer is ERR */
+};
+
 struct worker {
 	struct server *srv;
 	unsigned id;
@@ -68,6 +76,9 @@ struct worker {
 	char *rbuf;               /* read scratch, shared by its connections */
 	char *obuf;               /* answers of the connection being served */
 	size_t olen;
+	struct pending_get batch[GET_BATCH]; /* of the connection being served */
+	unsigned nbatch;
+	uint64_t batch_bytes;     /* answer bytes the batch will add */
 	struct worker_stats st;
 };
 

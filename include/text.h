@@ -31,6 +31,9 @@ void text_install_guard(void);
  */
 int text_copy(const struct text *t, void *dst, uint64_t off, size_t len);
 
+/* Hint that [off, off + len) is about to be copied; never faults. */
+void text_prefetch(const struct text *t, uint64_t off, uint64_t len);
+
 /* The byte at off, or -1 as for text_copy. */
 int text_byte(const struct text *t, uint64_t off);
 

@@ -2,7 +2,7 @@
 # Compare two linesvr binaries side by side on one file: runs of
 # linesvr-bench alternate between them, and the median req/s of each is
 # printed with the ratio. Stays on 127.0.0.1; every run is bounded by -d.
-# usage: scripts/ab.sh BIN_A BIN_B FILE [RUNS] [bench options...]
+# usage: [SERVER_ARGS="-w 1"] scripts/ab.sh BIN_A BIN_B FILE [RUNS] [bench options...]
 set -euo pipefail
 a=$1 b=$2 file=$3 runs=${4:-3}
 shift 4 || shift $#
@@ -15,7 +15,7 @@ cleanup() {
 trap cleanup EXIT
 
 start() { # BIN NAME -> prints port; the server's output goes to its log
-	"$1" -p 0 "$file" >"$tmp/$2.log" 2>&1 &
+	"$1" -p 0 ${SERVER_ARGS:-} "$file" >"$tmp/$2.log" 2>&1 &
 	echo $! >"$tmp/$2.pid"
 	for _ in $(seq 500); do
 		port=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$tmp/$2.log")

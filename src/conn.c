@@ -307,22 +307,19 @@ start_stream(struct conn *c, uint64_t off, uint64_t len, int add_lf)
 	stat_bump(&c->w->st.requests_get);
 }
 
+/* Write the answer to a GET looked up by queue_get. */
 static void
-answer_get(struct conn *c, uint64_t n)
+emit_get(struct conn *c, const struct pending_get *g)
 {
 	struct server *s = c->w->srv;
-	uint64_t a, b, len;
-	int add_lf, in_obuf;
+	uint64_t a = g->off, len = g->len;
+	int add_lf = g->n == s->lines && s->no_final_lf, in_obuf;
 	char *p;
 
-	if (n == 0 || n > s->lines ||
-	    cache_lookup(s->cache, (n - 1) >> s->page_shift,
-	    (size_t)((n - 1) & s->slot_mask), &a, &b) < 0) {
+	if (!g->ok) {
 		answer_err(c);
 		return;
 	}
-	len = b - a;
-	add_lf = n == s->lines && s->no_final_lf;
 	if (len > LINE_INLINE_MAX) {
 		start_stream(c, a, len, add_lf);
 		return;
@@ -341,7 +338,7 @@ answer_get(struct conn *c, uint64_t n)
 	if (text_copy(&s->text, p + 3 + (a == 0), a - (a > 0), len + (a > 0))
 	    < 0 || p[3] != '\n' || (!add_lf && p[3 + len] != '\n')) {
 		log_warn("line %llu: the text file no longer matches the index",
-		    (unsigned long long)n);
+		    (unsigned long long)g->n);
 		answer_err(c);
 		return;
 	}
@@ -350,6 +347,47 @@ answer_get(struct conn *c, uint64_t n)
 		p[4 + len] = '\n';
 	out_commit(c, 4 + len + (size_t)add_lf, in_obuf);
 	stat_bump(&c->w->st.requests_get);
+}
+
+/* Answer the batched GETs, in order. */
+static void
+flush_gets(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	for (unsigned i = 0; i < w->nbatch; i++)
+		emit_get(c, &w->batch[i]);
+	w->nbatch = 0;
+	w->batch_bytes = 0;
+}
+
+/*
+ * Look a GET up and prefetch its line, but copy it only when the batch is
+ * answered: with pipelined requests, the memory fetches of up to GET_BATCH
+ * random lines then overlap instead of stalling one after another. The
+ * batch is answered early when it would outgrow the output budget or holds
+ * a line to stream.
+ */
+static void
+queue_get(struct conn *c, uint64_t n)
+{
+	struct worker *w = c->w;
+	struct server *s = w->srv;
+	struct pending_get *g = &w->batch[w->nbatch++];
+	uint64_t a = 0, b = 0;
+
+	g->n = n;
+	g->ok = n != 0 && n <= s->lines &&
+	    cache_lookup(s->cache, (n - 1) >> s->page_shift,
+	    (size_t)((n - 1) & s->slot_mask), &a, &b) == 0;
+	g->off = a;
+	g->len = b - a;
+	if (g->ok)
+		text_prefetch(&s->text, a, b - a);
+	w->batch_bytes += g->len + 5;
+	if (w->nbatch == GET_BATCH || g->len > LINE_INLINE_MAX ||
+	    owed(c) + w->batch_bytes >= s->cfg->max_output)
+		flush_gets(c);
 }
 
 static int
@@ -371,11 +409,14 @@ handle(struct conn *c, const struct request *req)
 {
 	char buf[2048];
 
+	if (req->type == REQ_GET) {
+		queue_get(c, req->n);
+		return;
+	}
+	flush_gets(c); /* answers stay in request order */
 	switch (req->type) {
 	case REQ_EMPTY:
-		break;
 	case REQ_GET:
-		answer_get(c, req->n);
 		break;
 	case REQ_QUIT:
 		c->flags |= C_CLOSE_AFTER;
@@ -442,6 +483,7 @@ process(struct conn *c, char *buf, size_t len)
 			if (r == PROTO_NEED_MORE)
 				break;
 			if (r == PROTO_TOO_LONG) {
+				flush_gets(c);
 				answer_err(c);
 				c->flags |= C_CLOSE_AFTER;
 				break;
@@ -450,6 +492,7 @@ process(struct conn *c, char *buf, size_t len)
 			lines++;
 			handle(c, &req);
 		}
+		flush_gets(c);
 		/* Out of budget with answers still in the worker's buffer: the
 		 * socket may take them now and free the budget. */
 		if (pos < len && w->olen > 0 && !may_parse(c) &&

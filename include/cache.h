@@ -19,6 +19,10 @@ struct cache;
 /* Fill offs[0..entries) for page; 0 on success, -1 if it cannot be had. */
 typedef int (*cache_load_fn)(void *arg, uint64_t page, uint64_t *offs);
 
+/* Read slot's two offsets from a page in the loader's own layout. */
+typedef void (*cache_read_fn)(void *arg, const uint64_t *page, size_t slot,
+    uint64_t *a, uint64_t *b);
+
 struct cache_stats {
 	uint64_t hits;       /* lookups answered from memory */
 	uint64_t misses;     /* lookups that called the loader */
@@ -44,6 +48,14 @@ void cache_free(struct cache *c);
  */
 int cache_lookup(struct cache *c, uint64_t page, size_t slot,
     uint64_t *a, uint64_t *b);
+
+/*
+ * Pages hold an encoded layout rather than plain offsets: read slots with
+ * read (called with the loader's arg, under the shard lock: it must be
+ * quick and must not block); valid slots become 0 .. slots - 1. Call
+ * before the first lookup.
+ */
+void cache_set_reader(struct cache *c, cache_read_fn read, size_t slots);
 
 /* A consistent-enough snapshot of the counters (each read atomically). */
 void cache_get_stats(struct cache *c, struct cache_stats *out);

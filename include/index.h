@@ -107,6 +107,22 @@ enum index_status index_read_page(const struct index *idx, uint64_t page,
     uint64_t *offs, char *err, size_t errlen);
 
 /*
+ * The page body as stored (host byte order), for a cache that keeps pages
+ * compact: index_body_bytes() bytes, read and verified like a page.
+ */
+size_t index_body_bytes(const struct index *idx);
+enum index_status index_read_body(const struct index *idx, uint64_t page,
+    void *body, char *err, size_t errlen);
+
+/* Slot's start and end offsets from a body. */
+void index_body_slot(const struct index_header *h, const void *body,
+    size_t slot, uint64_t *a, uint64_t *b);
+
+/* Encode offs[0..m] as a body; -1 if a compact page cannot hold them. */
+int index_encode_body(const struct index_header *h, const uint64_t *offs,
+    void *body);
+
+/*
  * Recompute page p from the text file, scanning from the end of the nearest
  * page before it that passes its checksum (or from offset 0). Used when a
  * page is corrupt. INDEX_ERR_SOURCE if the text does not agree with the

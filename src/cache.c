@@ -73,7 +73,22 @@ struct cache {
 	uint64_t	 capacity;
 	cache_load_fn	 load;
 	void		*load_arg;
+	cache_read_fn	 read;		/* NULL: pages are plain offsets */
+	size_t		 slots;		/* valid slots are 0 .. slots - 1 */
 };
+
+/* The two offsets of a slot, through the reader when pages are encoded. */
+static void
+read_slot(const struct cache *c, const uint64_t *offs, size_t slot,
+    uint64_t *a, uint64_t *b)
+{
+	if (c->read != NULL) {
+		c->read(c->load_arg, offs, slot, a, b);
+		return;
+	}
+	*a = offs[slot];
+	*b = offs[slot + 1];
+}
 
 static uint64_t	 mix(uint64_t);
 static struct page *page_of(struct link *);
@@ -315,6 +330,7 @@ cache_new(uint64_t capacity_bytes, size_t entries, cache_load_fn load,
 	while ((1ULL << c->sbits) < n)
 		c->sbits++;
 	c->entries = entries;
+	c->slots = entries - 1;
 	c->page_bytes = entries * sizeof(uint64_t);
 	c->capacity = capacity_bytes;
 	c->load = load;
@@ -356,7 +372,7 @@ cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
 	struct page	*p;
 
 	/* A caller bug, but never worth reading past a page. */
-	if (slot >= c->entries - 1) {
+	if (slot >= c->slots) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -367,8 +383,7 @@ cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
 			lru_unlink(&p->lru);
 			lru_push(s, &p->lru);
 		}
-		*a = p->offs[slot];
-		*b = p->offs[slot + 1];
+		read_slot(c, p->offs, slot, a, b);
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
@@ -404,8 +419,7 @@ cache_fill(struct cache *c, struct shard *s, uint64_t h, uint64_t page,
 		errno = saved;
 		return -1;
 	}
-	*a = p->offs[slot];
-	*b = p->offs[slot + 1];
+	read_slot(c, p->offs, slot, a, b);
 	p->no = page;
 	p->hash = h;
 	pthread_mutex_lock(&s->lock);
@@ -416,6 +430,13 @@ cache_fill(struct cache *c, struct shard *s, uint64_t h, uint64_t page,
 	pthread_mutex_unlock(&s->lock);
 	free(drop);
 	return 0;
+}
+
+void
+cache_set_reader(struct cache *c, cache_read_fn read, size_t slots)
+{
+	c->read = read;
+	c->slots = slots;
 }
 
 void

@@ -1075,40 +1075,113 @@ index_close(struct index *idx)
 
 /* ---- pages ---- */
 
-/*
- * Decode a verified page body in place into offs[0..m]. The body was read
- * into the tail of offs; decoding forward never overwrites a field before
- * it is read (entry k ends at byte 8k + 8, compact field k starts at byte
- * 4m + 8 + 4k).
- */
-static void
-decode_page(const struct index *idx, const unsigned char *raw, uint64_t *offs)
+size_t
+index_body_bytes(const struct index *idx)
 {
-	unsigned m = idx->h.lines_per_page;
+	return (size_t)idx->h.page_bytes - 8;
+}
+
+static int
+is_wide(const struct index_header *h)
+{
+	return (h->flags & INDEX_FLAG_WIDE) != 0;
+}
+
+/* Compact field k (the end of slot k), host order. */
+static uint64_t
+body_end(const unsigned char *body, size_t k)
+{
+	uint32_t e;
+
+	memcpy(&e, body + 8 + 4 * k, 4);
+	return e;
+}
+
+void
+index_body_slot(const struct index_header *h, const void *body, size_t slot,
+    uint64_t *a, uint64_t *b)
+{
+	const unsigned char *p = body;
 	uint64_t base;
 
-	if (idx->h.flags & INDEX_FLAG_WIDE) {
-		if (!host_is_le())
-			for (unsigned j = 0; j <= m; j++)
-				offs[j] = get_le64(raw + 8 * (size_t)j);
+	if (is_wide(h)) {
+		memcpy(a, p + 8 * slot, 8);
+		memcpy(b, p + 8 * (slot + 1), 8);
 		return;
 	}
-	base = get_le64(raw);
-	offs[0] = base;
-	for (unsigned k = 1; k <= m; k++)
-		offs[k] = base + get_le32(raw + 8 + 4 * (size_t)(k - 1));
+	memcpy(&base, p, 8);
+	*a = base + (slot > 0 ? body_end(p, slot - 1) : 0);
+	*b = base + body_end(p, slot);
+}
+
+int
+index_encode_body(const struct index_header *h, const uint64_t *offs,
+    void *body)
+{
+	unsigned char *p = body;
+	unsigned m = h->lines_per_page;
+
+	if (is_wide(h)) {
+		memcpy(p, offs, ((size_t)m + 1) * 8);
+		return 0;
+	}
+	if (offs[m] - offs[0] > UINT32_MAX)
+		return -1;
+	memcpy(p, &offs[0], 8);
+	for (unsigned k = 1; k <= m; k++) {
+		uint32_t e = (uint32_t)(offs[k] - offs[0]);
+		memcpy(p + 8 + 4 * (size_t)(k - 1), &e, 4);
+	}
+	return 0;
+}
+
+/* Stored little-endian; readers use host order. */
+static void
+body_to_host(const struct index_header *h, unsigned char *p)
+{
+	unsigned m = h->lines_per_page;
+
+	if (host_is_le())
+		return;
+	if (is_wide(h)) {
+		for (unsigned j = 0; j <= m; j++) {
+			uint64_t v = get_le64(p + 8 * (size_t)j);
+			memcpy(p + 8 * (size_t)j, &v, 8);
+		}
+		return;
+	}
+	uint64_t base = get_le64(p);
+	memcpy(p, &base, 8);
+	for (unsigned k = 0; k < m; k++) {
+		uint32_t e = get_le32(p + 8 + 4 * (size_t)k);
+		memcpy(p + 8 + 4 * (size_t)k, &e, 4);
+	}
+}
+
+/* Offsets never run backwards nor past the text. */
+static int
+body_in_order(const struct index_header *h, const unsigned char *p)
+{
+	uint64_t prev, a, b;
+
+	index_body_slot(h, p, 0, &prev, &b);
+	for (size_t k = 0; k < h->lines_per_page; k++) {
+		index_body_slot(h, p, k, &a, &b);
+		if (a < prev || b < a || b > h->source_size)
+			return 0;
+		prev = a;
+	}
+	return 1;
 }
 
 enum index_status
-index_read_page(const struct index *idx, uint64_t page, uint64_t *offs,
+index_read_body(const struct index *idx, uint64_t page, void *body,
     char *err, size_t errlen)
 {
-	unsigned m = idx->h.lines_per_page;
-	size_t body = (size_t)idx->h.page_bytes - 8;
-	unsigned char *raw = (unsigned char *)offs + ((size_t)m + 1) * 8 - body;
+	size_t nbytes = index_body_bytes(idx);
 	unsigned char trailer[8];
 	struct iovec iov[2] = {
-		{ .iov_base = raw, .iov_len = body },
+		{ .iov_base = body, .iov_len = nbytes },
 		{ .iov_base = trailer, .iov_len = sizeof(trailer) },
 	};
 	ssize_t r;
@@ -1116,29 +1189,54 @@ index_read_page(const struct index *idx, uint64_t page, uint64_t *offs,
 	if (page >= idx->h.pages)
 		return fail(INDEX_ERR_ARG, err, errlen, "page %llu out of range",
 		    (unsigned long long)page);
-	/* One system call reads the body in place and the trailer aside. */
+	/* One system call reads the body and the trailer aside. */
 	do {
 		r = preadv(idx->fd, iov, 2,
 		    (off_t)(INDEX_HEADER_SIZE + page * idx->h.page_bytes));
 	} while (r < 0 && errno == EINTR);
-	if (r != (ssize_t)(body + sizeof(trailer)))
+	if (r != (ssize_t)(nbytes + sizeof(trailer)))
 		return fail(INDEX_ERR_IO, err, errlen,
 		    "%s: reading page %llu: %s", idx->path,
 		    (unsigned long long)page, r < 0 ? strerror(errno) :
 		    "short read");
-	if (get_le32(trailer) != page_crc(page, raw, body) ||
+	if (get_le32(trailer) != page_crc(page, body, nbytes) ||
 	    get_le32(trailer + 4) != 0)
 		return fail(INDEX_ERR_PAGE, err, errlen,
 		    "%s: page %llu failed its checksum", idx->path,
 		    (unsigned long long)page);
-	decode_page(idx, raw, offs);
+	body_to_host(&idx->h, body);
 	/* A page that passes its checksum but points outside the text file
 	 * was written by something other than index_build: refuse it too. */
-	for (unsigned j = 0; j < m; j++)
-		if (offs[j] > offs[j + 1] || offs[j + 1] > idx->h.source_size)
-			return fail(INDEX_ERR_PAGE, err, errlen,
-			    "%s: page %llu has offsets out of order", idx->path,
-			    (unsigned long long)page);
+	if (!body_in_order(&idx->h, body))
+		return fail(INDEX_ERR_PAGE, err, errlen,
+		    "%s: page %llu has offsets out of order", idx->path,
+		    (unsigned long long)page);
+	return INDEX_OK;
+}
+
+/*
+ * Read page p and decode it in place into offs[0..m]. The body is read
+ * into the tail of offs; decoding forward never overwrites a field before
+ * it is read (entry k ends at byte 8k + 8, compact field k starts at byte
+ * 4m + 8 + 4k).
+ */
+enum index_status
+index_read_page(const struct index *idx, uint64_t page, uint64_t *offs,
+    char *err, size_t errlen)
+{
+	unsigned m = idx->h.lines_per_page;
+	unsigned char *raw = (unsigned char *)offs + ((size_t)m + 1) * 8 -
+	    index_body_bytes(idx);
+	enum index_status st;
+	uint64_t base;
+
+	if ((st = index_read_body(idx, page, raw, err, errlen)) != INDEX_OK ||
+	    is_wide(&idx->h))
+		return st;
+	memcpy(&base, raw, 8);
+	offs[0] = base;
+	for (unsigned k = 1; k <= m; k++)
+		offs[k] = base + body_end(raw, k - 1);
 	return INDEX_OK;
 }
 

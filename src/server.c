@@ -28,25 +28,55 @@
 
 /* ---- text, index, cache ---- */
 
-/* The cache's loader: read and verify a page, rebuild it if corrupt. */
+/* A corrupt page, recomputed from the text and encoded like the rest. */
 static int
-load_page(void *arg, uint64_t page, uint64_t *offs)
+rebuild_page(struct server *s, uint64_t page, void *body)
+{
+	uint64_t *offs = malloc(((size_t)s->idx.h.lines_per_page + 1) *
+	    sizeof(*offs));
+	char err[512];
+	int rc = -1;
+
+	if (offs == NULL)
+		log_error("out of memory rebuilding page %llu",
+		    (unsigned long long)page);
+	else if (index_rebuild_page(&s->idx, s->text.fd, page, offs, err,
+	    sizeof(err)) != INDEX_OK)
+		log_error("%s", err);
+	else if (index_encode_body(&s->idx.h, offs, body) < 0)
+		log_error("page %llu: the text no longer fits its index",
+		    (unsigned long long)page);
+	else
+		rc = 0;
+	free(offs);
+	return rc;
+}
+
+/*
+ * The cache's loader: read and verify a page body, rebuild it if corrupt.
+ * The cache keeps bodies as stored (4 bytes a line in a compact index),
+ * which doubles what a given cache.size holds against decoded offsets.
+ */
+static int
+load_page(void *arg, uint64_t page, uint64_t *body)
 {
 	struct server *s = arg;
 	char err[512];
-	enum index_status st;
 
-	st = index_read_page(&s->idx, page, offs, err, sizeof(err));
-	if (st == INDEX_OK)
+	if (index_read_body(&s->idx, page, body, err, sizeof(err)) == INDEX_OK)
 		return 0;
 	atomic_fetch_add(&s->index_errors, 1);
 	log_warn("%s; rebuilding the page from the text file", err);
-	st = index_rebuild_page(&s->idx, s->text.fd, page, offs, err,
-	    sizeof(err));
-	if (st == INDEX_OK)
-		return 0;
-	log_error("%s", err);
-	return -1;
+	return rebuild_page(s, page, body);
+}
+
+static void
+read_slot(void *arg, const uint64_t *body, size_t slot, uint64_t *a,
+    uint64_t *b)
+{
+	const struct server *s = arg;
+
+	index_body_slot(&s->idx.h, body, slot, a, b);
 }
 
 static enum index_status
@@ -109,12 +139,14 @@ server_init(struct server *s, const struct config *cfg, char *err,
 	s->slot_mask = m - 1;
 	while ((1u << s->page_shift) < m)
 		s->page_shift++;
-	s->cache = cache_new(cfg->cache_size, (size_t)m + 1, load_page, s);
+	s->cache = cache_new(cfg->cache_size,
+	    (index_body_bytes(&s->idx) + 7) / 8, load_page, s);
 	if (s->cache == NULL) {
 		snprintf(err, errlen, "cannot create a page cache of %llu bytes",
 		    (unsigned long long)cfg->cache_size);
 		return -1;
 	}
+	cache_set_reader(s->cache, read_slot, m);
 	text_install_guard();
 	return 0;
 }

@@ -644,6 +644,40 @@ test_threads_with_failures(void **state)
 	run_threads(7, 50000);
 }
 
+/* An encoded layout: entry 0 is a base, the reader adds the slot to it. */
+static void
+read_encoded(void *arg, const uint64_t *page, size_t slot, uint64_t *a,
+    uint64_t *b)
+{
+	(void)arg;
+	*a = page[0] + 10 * slot;
+	*b = page[0] + 10 * slot + 7;
+}
+
+static void
+test_reader_decodes_pages(void **state)
+{
+	struct loader	 l;
+	struct cache	*c;
+	uint64_t	 a, b;
+
+	(void)state;
+	loader_init(&l, 2);
+	c = cache_new(4 * 2 * 8, 2, load, &l);
+	assert_non_null(c);
+	cache_set_reader(c, read_encoded, 100); /* 100 slots in 2 entries */
+	for (int pass = 0; pass < 2; pass++) { /* a miss, then a hit */
+		assert_int_equal(cache_lookup(c, 3, 99, &a, &b), 0);
+		assert_int_equal(a, 3000 + 990);
+		assert_int_equal(b, 3000 + 997);
+	}
+	assert_int_equal(calls(&l), 1);
+	errno = 0;
+	assert_int_equal(cache_lookup(c, 3, 100, &a, &b), -1);
+	assert_int_equal(errno, EINVAL);
+	cache_free(c);
+}
+
 int
 main(void)
 {
@@ -665,6 +699,7 @@ main(void)
 		cmocka_unit_test(test_concurrent_load_when_full),
 		cmocka_unit_test(test_slot_out_of_range),
 		cmocka_unit_test(test_large_pages),
+		cmocka_unit_test(test_reader_decodes_pages),
 		cmocka_unit_test(test_threads_smoke),
 		cmocka_unit_test(test_threads_with_failures),
 	};

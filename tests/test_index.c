@@ -111,6 +111,7 @@ open_ok(struct fx *f)
 }
 
 static void check_rebuild(struct fx *f, uint64_t page);
+static void check_bodies(struct fx *f);
 
 /* Every line of data, by a naive scan, must be exactly what lookup says. */
 static void
@@ -426,8 +427,50 @@ t_wide_pages_over_4gib(void **state)
 	assert_int_equal(index_lookup(&f->ix, 4, &off, &l, NULL, 0), INDEX_OK);
 	assert_int_equal(off, big + 3);
 	assert_int_equal(l, 2);
+	check_bodies(f);
 	/* A corrupt wide page is rebuilt as well. */
 	check_rebuild(f, 0);
+}
+
+/* Every slot read from a stored body equals the decoded page, and the
+ * body re-encodes to the same bytes. */
+static void
+check_bodies(struct fx *f)
+{
+	unsigned m = f->ix.h.lines_per_page;
+	size_t nb = index_body_bytes(&f->ix);
+	uint64_t *offs = calloc(m + 1, 8), a, b;
+	unsigned char *body = malloc(nb), *again = malloc(nb);
+
+	assert_true(offs != NULL && body != NULL && again != NULL);
+	for (uint64_t p = 0; p < f->ix.h.pages; p++) {
+		assert_int_equal(index_read_page(&f->ix, p, offs, NULL, 0),
+		    INDEX_OK);
+		assert_int_equal(index_read_body(&f->ix, p, body, NULL, 0),
+		    INDEX_OK);
+		for (size_t k = 0; k < m; k++) {
+			index_body_slot(&f->ix.h, body, k, &a, &b);
+			assert_int_equal(a, offs[k]);
+			assert_int_equal(b, offs[k + 1]);
+		}
+		assert_int_equal(index_encode_body(&f->ix.h, offs, again), 0);
+		assert_memory_equal(body, again, nb);
+	}
+	free(offs);
+	free(body);
+	free(again);
+}
+
+static void
+t_bodies_match_pages(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	char *buf = gen_lines(1000, 50, &len);
+
+	roundtrip(f, buf, len, 16);
+	check_bodies(f);
+	free(buf);
 }
 
 static void
@@ -934,6 +977,7 @@ main(void)
 		T(t_largest_m),
 		T(t_wide_pages_over_4gib),
 		T(t_compact_pages_by_default),
+		T(t_bodies_match_pages),
 		T(t_bad_m),
 		T(t_header_flip_every_byte),
 		T(t_page_flip_detected),

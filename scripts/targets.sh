@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# targets.sh: the target table of the performance issue, linesvr against
+# Redis on this machine with the same client (linesvr-bench), side by side
+# in one run.
+#
+# usage: scripts/targets.sh [--workers N] [--runs N] [-d SECONDS]
+#                           [--csv FILE] [--keep-data DIR]
+#
+#   --workers N   linesvr worker threads (default 1: client and server
+#                 share the cores; Redis serves from one thread too)
+#   --runs N      runs per row and server (default 5, at least 3 wanted;
+#                 the median is shown; 5 runs take about 4 minutes)
+#   -d SECONDS    length of each measured run (default 3)
+#   --csv FILE    raw runs (default results/targets.csv)
+#   --keep-data DIR  generate the 1,000,000-line file in DIR and keep it
+#                 (default: a temporary directory, removed on exit)
+#
+# Data: `linesvr-gendata -n 1000000 -s 1` (~100-byte lines), indexed; Redis
+# holds the same lines as keys 1..N (scripts/load-kv.sh). Both servers are
+# started fresh on 127.0.0.1 (linesvr on port 0, Redis on a free port, both
+# allowing 12,000 clients) and stopped by PID from a trap. Every row runs
+# linesvr and Redis in alternation (L R, R L, L R, ...) so that background
+# noise hits both, every linesvr-bench run has --verify FILE, -d and
+# timeout(1). Rows not measured here (10 GB files) are printed as such.
+#
+# Output: a Markdown table on stdout (row, linesvr, Redis, ratio, target,
+# met), progress on stderr, raw runs in the CSV (columns: row, server, rep,
+# linesvr-bench's CSV columns, server_private_kb). Exit status 0 when every
+# run exited 0 with 0 mismatches (whether the targets are met or not), 1
+# otherwise, 2 on usage errors.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+B=${B:-build}
+case $B in /*) ;; *) B=$here/$B ;; esac
+
+W=1 RUNS=5 D=3 csv=$here/results/targets.csv keepdir=
+usage() { sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--workers) [ $# -ge 2 ] || usage; W=$2; shift ;;
+	--runs) [ $# -ge 2 ] || usage; RUNS=$2; shift ;;
+	-d) [ $# -ge 2 ] || usage; D=$2; shift ;;
+	--csv) [ $# -ge 2 ] || usage; csv=$2; shift ;;
+	--keep-data) [ $# -ge 2 ] || usage; keepdir=$2; shift ;;
+	-h|--help) usage 0 ;;
+	*) echo "targets: unknown argument '$1'" >&2; usage ;;
+	esac
+	shift
+done
+for v in "$W" "$RUNS" "$D"; do
+	case $v in ''|*[!0-9]*) echo "targets: --workers, --runs, -d want whole numbers" >&2; exit 2 ;; esac
+done
+[ "$RUNS" -ge 1 ] && [ "$D" -ge 1 ] || { echo "targets: --runs and -d must be > 0" >&2; exit 2; }
+
+t0=$SECONDS
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+say() { printf 'targets: [%3ds] %s\n' $((SECONDS - t0)) "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# ---------------------------------------------------------------- cleanup
+PIDS=()
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/targets.XXXXXX")
+policy_rc=
+cleanup() {
+	local st=$? p
+	trap - EXIT INT TERM
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	[ -z "$policy_rc" ] || rm -f "$policy_rc"
+	rm -rf "$tmp"
+	exit "$st"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ----------------------------------------------------------- dependencies
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v timeout >/dev/null 2>&1 || need+=(coreutils)
+if [ ${#need[@]} -gt 0 ]; then
+	command -v apt-get >/dev/null 2>&1 || die "missing ${need[*]} and no apt-get"
+	[ "$(id -u)" -eq 0 ] || die "missing packages; as root: apt-get install ${need[*]}"
+	say "installing ${need[*]} (Debian packages)"
+	# Keep the package from starting its own redis service.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy_rc=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
+		chmod +x "$policy_rc"
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	if [ -n "$policy_rc" ]; then rm -f "$policy_rc"; policy_rc=; fi
+fi
+for prog in linesvr linesvr-bench linesvr-gendata linesvr-index; do
+	[ -x "$B/$prog" ] || make -s -C "$here" all >&2
+	[ -x "$B/$prog" ] || die "no $B/$prog"
+done
+BENCH=$B/linesvr-bench
+
+# ------------------------------------------------------------------- data
+if [ -n "$keepdir" ]; then mkdir -p "$keepdir"; data=$(cd "$keepdir" && pwd); else data=$tmp; fi
+F=$data/targets-1m.txt
+if [ -n "$keepdir" ] && [ -s "$F" ] && [ -s "$F.lidx" ]; then
+	say "reusing $F"
+else
+	say "generating $F (1,000,000 lines, seed 1) and its index"
+	"$B/linesvr-gendata" -n 1000000 -s 1 -o "$F"
+	"$B/linesvr-index" -q "$F"
+fi
+NLINES=$(wc -l <"$F")
+
+# --------------------------------------------------------------- servers
+rss_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo; }
+listening() {	# PORT: something listens on 127.0.0.1:PORT?
+	local hex
+	hex=$(printf '%04X' "$1")
+	awk -v h=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h { f = 1 }
+	    END { exit !f }' /proc/net/tcp
+}
+free_port() {	# below the ephemeral range, nothing listening on it
+	local lo p
+	lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range)
+	[ "$lo" -gt 12000 ] || lo=32768
+	for _ in $(seq 100); do
+		p=$((10000 + RANDOM % (lo - 10000)))
+		listening "$p" || { echo "$p"; return; }
+	done
+	die "no free port found"
+}
+
+# linesvr: generated configuration, port 0, address from its log line.
+cat >"$tmp/linesvr.ini" <<EOF
+[server]
+file = $F
+bind = 127.0.0.1
+port = 0
+workers = $W
+max_connections = 12000
+drain_timeout = 1
+EOF
+: >"$tmp/linesvr.log"
+"$B/linesvr" -c "$tmp/linesvr.ini" -p 0 -b 127.0.0.1 >>"$tmp/linesvr.log" 2>&1 &
+L_PID=$!
+PIDS+=("$L_PID")
+L_PORT=
+for _ in $(seq 1000); do
+	L_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/linesvr.log" | head -n1)
+	[ -n "$L_PORT" ] && break
+	kill -0 "$L_PID" 2>/dev/null || break
+	sleep 0.01
+done
+[ -n "$L_PORT" ] || { cat "$tmp/linesvr.log" >&2; die "linesvr did not start"; }
+say "linesvr: pid $L_PID, 127.0.0.1:$L_PORT, workers = $W, RssAnon $(rss_kb "$L_PID") kB"
+
+R_PID= R_PORT=
+for try in 1 2 3 4 5; do
+	p=$(free_port)
+	: >"$tmp/redis.log"
+	redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
+	    --maxclients 12000 --daemonize no >>"$tmp/redis.log" 2>&1 &
+	R_PID=$!
+	PIDS+=("$R_PID")
+	for _ in $(seq 500); do
+		listening "$p" && break
+		kill -0 "$R_PID" 2>/dev/null || break
+		sleep 0.01
+	done
+	if kill -0 "$R_PID" 2>/dev/null && listening "$p"; then R_PORT=$p; break; fi
+	kill -TERM "$R_PID" 2>/dev/null || true
+	wait "$R_PID" 2>/dev/null || true
+done
+[ -n "$R_PORT" ] || { cat "$tmp/redis.log" >&2; die "redis-server did not start"; }
+say "redis: pid $R_PID, 127.0.0.1:$R_PORT, $(redis-server --version | awk '{ print $3 }'); loading $NLINES lines as keys 1..N"
+LINESVR_BENCH_BIN=$BENCH timeout -k 5 120 scripts/load-kv.sh "$F" --redis "$R_PORT" >&2 ||
+    die "loading Redis failed"
+say "redis: loaded, RssAnon $(rss_kb "$R_PID") kB"
+
+# ------------------------------------------------------------------- runs
+mkdir -p "$(dirname "$csv")"
+rm -f "$csv"
+nrun=0 nbad=0 bad=()
+# run ROW SERVER REP [linesvr-bench args...]: one bounded, verified run.
+run() {
+	local row=$1 srv=$2 rep=$3 st=0 port pid proto rss hdr line
+	shift 3
+	if [ "$srv" = linesvr ]; then port=$L_PORT pid=$L_PID proto=lines
+	else port=$R_PORT pid=$R_PID proto=redis; fi
+	nrun=$((nrun + 1))
+	timeout -k 5 $((D + 40)) "$BENCH" -h 127.0.0.1 -p "$port" --proto "$proto" \
+	    --verify "$F" --csv -q --label "$row" --server-pid "$pid" "$@" \
+	    >"$tmp/run.csv" 2>>"$tmp/bench-stderr.log" || st=$?
+	rss=$(rss_kb "$pid")
+	if [ "$(wc -l <"$tmp/run.csv")" -lt 2 ]; then
+		nbad=$((nbad + 1)); bad+=("$row/$srv/$rep: no result (exit $st)")
+		say "$row $srv #$rep: no result (exit $st)"
+		return 0
+	fi
+	hdr=$(head -n1 "$tmp/run.csv")
+	[ -s "$csv" ] || echo "row,server,rep,$hdr,server_private_kb" >"$csv"
+	line=$(sed -n 2p "$tmp/run.csv")
+	echo "$row,$srv,$rep,$line,$rss" >>"$csv"
+	set -- $(echo "$line" | awk -F, -v h="$hdr" '
+	    BEGIN { n = split(h, k, ","); for (i = 1; i <= n; i++) c[k[i]] = i }
+	    { printf "%d %.1f %.1f %s %s %d %s", $c["req_per_s"], $c["lat_p50_ns"] / 1e3,
+	      $c["lat_p99_ns"] / 1e3, $c["mismatches"], $c["status"],
+	      $c["err_connect_refused"] + $c["err_connect_timeout"] + $c["err_connect_other"],
+	      $c["behind"] }')
+	say "$(printf '%-7s %-7s #%d %9s req/s  p50 %8s us  p99 %9s us  mism %s  connfail %s  behind %s  status %s  RssAnon %s kB' \
+	    "$row" "$srv" "$rep" "$1" "$2" "$3" "$4" "$6" "$7" "$5" "$rss")"
+	if [ "$st" -ne 0 ] || [ "$5" != 0 ] || [ "$4" != 0 ]; then
+		nbad=$((nbad + 1)); bad+=("$row/$srv/$rep: mismatches $4, status $5 (exit $st)")
+	fi
+}
+# row ROW [args...]: RUNS runs per server, order alternating L R, R L, ...
+row() {
+	local r=$1 i
+	shift
+	for i in $(seq "$RUNS"); do
+		if [ $((i % 2)) = 1 ]; then
+			run "$r" linesvr "$i" "$@"; run "$r" redis "$i" "$@"
+		else
+			run "$r" redis "$i" "$@"; run "$r" linesvr "$i" "$@"
+		fi
+	done
+}
+# median ROW SERVER COLUMN
+median() {
+	awk -F, -v r="$1" -v s="$2" -v col="$3" '
+	    NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+	    $1 == r && $2 == s && $c[col] != "" { print $c[col] }' "$csv" |
+	    sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+row rt    -c 1 -P 1 -d "$D"
+row c50p1 -c 50 -P 1 -d "$D"
+row c50p16 -c 50 -P 16 -d "$D"
+max=$(median c50p16 linesvr req_per_s)
+[ -n "$max" ] || die "no linesvr result at c=50 P=16"
+RATE=$(awk -v m="$max" 'BEGIN { r = int(m / 2); print (r < 1000 ? 1000 : r) }')
+say "linesvr closed-loop max at c=50 P=16 (median): ${max%.*} req/s; open loop at $RATE req/s"
+row open  -c 50 -P 16 --rate "$RATE" -d "$D"
+row c1000 -c 1000 -P 1 -d "$D"
+row storm --connect-storm 10000 -P 1 -d "$D"
+
+# ---------------------------------------------------------------- report
+elapsed=$((SECONDS - t0))
+echo "linesvr vs Redis $(redis-server --version | awk '{ print $3 }' | sed 's/^v=//'), $NLINES lines of ~100 bytes (linesvr-gendata -n 1000000 -s 1), uniform keys;" \
+    "median of $RUNS alternating runs of ${D} s per row and server, same client (linesvr-bench, --verify on every run);" \
+    "linesvr workers = $W; $(nproc) CPUs shared by client and servers; load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $nrun runs in $elapsed s."
+echo
+awk -F, -v rate="$RATE" -v dur="$D" '
+function num(x,   s, r) {
+	s = sprintf("%d", x + 0.5); r = ""
+	while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+	return s r
+}
+function med(r, s, col,   n, i, j, t, a) {
+	n = 0
+	for (i = 1; i <= nr; i++) if (R[i] == r && S[i] == s && V[i, col] != "") a[++n] = V[i, col] + 0
+	if (n == 0) return ""
+	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function sum(r, s, col,   i, t) {
+	t = 0
+	for (i = 1; i <= nr; i++) if (R[i] == r && S[i] == s) t += V[i, col]
+	return t
+}
+function bad(r,   i) {	# any run of row r with mismatches or a non-zero status?
+	for (i = 1; i <= nr; i++) if (R[i] == r && (V[i, "mismatches"] != 0 || V[i, "status"] != 0)) return 1
+	return 0
+}
+function out(name, l, r, ratio, target, ok, rowid) {
+	if (l == "" || r == "") { ok = "no (no result)" }
+	else if (rowid != "" && bad(rowid)) ok = ok " (run errors or mismatches, see below)"
+	printf "| %s | %s | %s | %s | %s | %s |\n", name, l, r, ratio, target, ok
+}
+function tput(name, rowid, factor,   l, r, q) {
+	l = med(rowid, "linesvr", "req_per_s"); r = med(rowid, "redis", "req_per_s")
+	q = (l != "" && r > 0) ? l / r : 0
+	out(name, num(l) " req/s", num(r) " req/s", sprintf("%.2f×", q),
+	    sprintf("≥ %s× Redis", factor), q >= factor ? "yes" : "no", rowid)
+}
+NR == 1 { for (i = 1; i <= NF; i++) h[i] = $i; nf = NF; next }
+{
+	nr++; R[nr] = $1; S[nr] = $2
+	for (i = 1; i <= nf; i++) V[nr, h[i]] = $i
+}
+END {
+	print "| row | linesvr | Redis | ratio (linesvr / Redis) | target | met |"
+	print "|---|--:|--:|--:|---|---|"
+	l = med("rt", "linesvr", "lat_p50_ns"); r = med("rt", "redis", "lat_p50_ns")
+	out("c=1 P=1 round trip p50", sprintf("%.1f µs", l / 1e3), sprintf("%.1f µs", r / 1e3),
+	    sprintf("%.2f× (%+.1f µs)", r > 0 ? l / r : 0, (l - r) / 1e3),
+	    "≤ Redis + 3 µs", l <= r + 3000 ? "yes" : "no", "rt")
+	tput("c=50 P=1", "c50p1", 1.25)
+	tput("c=50 P=16", "c50p16", 4.5)
+	tput("c=1000 P=1", "c1000", 1.3)
+	l = med("storm", "linesvr", "req_per_s"); r = med("storm", "redis", "req_per_s")
+	lf = sum("storm", "linesvr", "err_connect_refused") + sum("storm", "linesvr", "err_connect_timeout") + sum("storm", "linesvr", "err_connect_other")
+	rf = sum("storm", "redis", "err_connect_refused") + sum("storm", "redis", "err_connect_timeout") + sum("storm", "redis", "err_connect_other")
+	q = r > 0 ? l / r : 0
+	out("10,000-connection storm, then P=1 over all", num(l) " req/s, " lf " failed connects",
+	    num(r) " req/s, " rf " failed connects", sprintf("%.2f×", q),
+	    "0 failed connects, ≥ 1.3× Redis", (lf == 0 && q >= 1.3) ? "yes" : "no", "storm")
+	# A server "holds" the rate when, by the medians, it answered >= 95%
+	# of it and left under 1% of the requests unsent for want of a free
+	# pipeline slot (linesvr-bench "behind").
+	l = med("open", "linesvr", "lat_p99_ns"); r = med("open", "redis", "lat_p99_ns")
+	la = med("open", "linesvr", "req_per_s"); ra = med("open", "redis", "req_per_s")
+	lb = med("open", "linesvr", "behind"); rb = med("open", "redis", "behind")
+	lh = (la >= 0.95 * rate && lb <= 0.01 * rate * dur)
+	rh = (ra >= 0.95 * rate && rb <= 0.01 * rate * dur)
+	ok = l <= r ? "yes" : "no"
+	if (!lh) ok = ok ", but linesvr did not hold the rate"
+	out(sprintf("open loop at %s req/s (50%% of linesvr max, c=50 P=16): p99", num(rate)),
+	    sprintf("%.3f ms (%s req/s answered%s)", l / 1e6, num(la), lh ? "" : ", saturated"),
+	    sprintf("%.3f ms (%s req/s answered%s)", r / 1e6, num(ra), rh ? "" : ", saturated"),
+	    sprintf("%.2f×", r > 0 ? l / r : 0), "p99 ≤ Redis p99", ok, "open")
+	l = med("c50p16", "linesvr", "server_private_kb"); r = med("c50p16", "redis", "server_private_kb")
+	out("private memory (RssAnon) serving 1,000,000 lines", sprintf("%.1f MB", l / 1024),
+	    sprintf("%.1f MB", r / 1024), sprintf("%.3f×", r > 0 ? l / r : 0),
+	    "≤ 1/10 of Redis", (r > 0 && l <= r / 10) ? "yes" : "no", "c50p16")
+	print "| 10 GB file, cache 64 MB, uniform keys, c=50 P=16 | not measured (see README) | | | ≥ 0.5× the 1M-line rate | |"
+	print "| 10 GB file, zipf 0.99 keys, same cache | not measured (see README) | | | ≥ 0.8× the 1M-line rate | |"
+}' "$csv"
+echo
+echo "Private memory: the servers' RssAnon after each c=50 P=16 run (median); linesvr's mapped file is page cache, not counted."
+echo "Open loop: latency counts from each request's scheduled send time; \"saturated\" = by the medians, under 95% of the rate answered or over 1% of the requests left unsent (linesvr-bench \"behind\")."
+if [ "$nbad" -gt 0 ]; then
+	echo
+	echo "Runs with mismatches or a non-zero status:"
+	printf -- '- %s\n' "${bad[@]}"
+	say "raw runs: $csv; $nbad of $nrun runs failed; $elapsed s"
+	exit 1
+fi
+echo "All $nrun runs: 0 mismatches, status 0."
+say "raw runs: $csv; total $((SECONDS - t0)) s"
+exit 0

@@ -473,6 +473,34 @@ t_bodies_match_pages(void **state)
 	free(buf);
 }
 
+/* A page with a valid checksum whose offsets run backwards is refused. */
+static void
+t_page_out_of_order_refused(void **state)
+{
+	struct fx *f = *state;
+	unsigned char body[8 + 4 * 4], num[8] = { 1 }, tr[4];
+	uint64_t offs[5];
+	uint32_t crc;
+	off_t at;
+	int fd;
+
+	roundtrip(f, "a\nb\nc\nd\ne\nf\ng\nh\n", 16, 4);
+	at = INDEX_HEADER_SIZE + (off_t)f->ix.h.page_bytes; /* page 1 */
+	fd = open(f->idx, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, body, sizeof(body), at), (ssize_t)sizeof(body));
+	body[8 + 4] = 1; /* the end of slot 1 now lies before slot 0's */
+	crc = crc32c(crc32c(0, num, 8), body, sizeof(body));
+	for (int i = 0; i < 4; i++)
+		tr[i] = (unsigned char)(crc >> (8 * i));
+	assert_int_equal(pwrite(fd, body, sizeof(body), at), (ssize_t)sizeof(body));
+	assert_int_equal(pwrite(fd, tr, 4, at + (off_t)sizeof(body)), 4);
+	close(fd);
+	assert_int_equal(index_read_page(&f->ix, 1, offs, NULL, 0),
+	    INDEX_ERR_PAGE);
+	assert_int_equal(index_read_page(&f->ix, 0, offs, NULL, 0), INDEX_OK);
+}
+
 static void
 t_compact_pages_by_default(void **state)
 {
@@ -977,6 +1005,7 @@ main(void)
 		T(t_largest_m),
 		T(t_wide_pages_over_4gib),
 		T(t_compact_pages_by_default),
+		T(t_page_out_of_order_refused),
 		T(t_bodies_match_pages),
 		T(t_bad_m),
 		T(t_header_flip_every_byte),

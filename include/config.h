@@ -30,6 +30,8 @@ struct config {
 	unsigned drain_timeout;         /* seconds, 0-86400; 5 */
 	char user[256];                 /* drop privileges to it; "" = stay */
 	int coalesce;                   /* 1: batch answers into few writes */
+	uint64_t map_max;               /* bytes: larger files are read with
+	                                   pread, not mapped; 4G */
 
 	/* [index] */
 	char index_path[CONFIG_PATH_MAX]; /* "" = FILE.lidx */

@@ -14,12 +14,18 @@
 
 struct text {
 	int fd;
-	const char *map;  /* NULL for an empty file */
+	const char *map;  /* NULL: empty, or read with pread */
 	uint64_t size;    /* size when opened */
 };
 
-/* Open and map path; 0, or -1 with a message naming the file in err. */
-int text_open(struct text *t, const char *path, char *err, size_t errlen);
+/*
+ * Open path, and map it when it is at most map_max bytes. A mapping makes
+ * a copy a plain memcpy; past a few GB its page tables and TLB misses cost
+ * more than a pread system call, so larger files are read instead.
+ * 0, or -1 with a message naming the file in err.
+ */
+int text_open(struct text *t, const char *path, uint64_t map_max, char *err,
+    size_t errlen);
 void text_close(struct text *t);
 
 /* Install the SIGBUS handler text_copy relies on (once, at startup). */

@@ -152,6 +152,8 @@ static const struct key keys[] = {
 	STR_KEY("server", "user", user, EMPTY_IS_UNSET),
 	{ .section = "server", .name = "coalesce", .kind = KEY_BOOL,
 	    .off = FIELD(coalesce) },
+	SIZE_KEY("server", "map_max", map_max, 0, UINT64_MAX,
+	    "(a size, 0 = never map)"),
 
 	STR_KEY("index", "path", index_path, EMPTY_IS_UNSET),
 	{ .section = "index", .name = "lines_per_page", .kind = KEY_POW2,
@@ -201,6 +203,7 @@ config_defaults(struct config *cfg)
 	cfg->shutdown = SHUTDOWN_LOCAL;
 	cfg->drain_timeout = 5;
 	cfg->coalesce = 1;
+	cfg->map_max = (uint64_t)4 << 30;
 	cfg->lines_per_page = 4096;
 	cfg->build = BUILD_AUTO;
 	cfg->cache_size = (uint64_t)256 << 20;

@@ -209,7 +209,7 @@ check_only(const struct config *cfg)
 
 	if (check_process(cfg) < 0)
 		return EXIT_FAIL;
-	if (text_open(&text, cfg->file, err, sizeof(err)) < 0) {
+	if (text_open(&text, cfg->file, cfg->map_max, err, sizeof(err)) < 0) {
 		fprintf(stderr, "linesvr: %s\n", err);
 		return EXIT_FAIL;
 	}

@@ -124,7 +124,7 @@ server_init(struct server *s, const struct config *cfg, char *err,
 	s->cfg = cfg;
 	s->idx.fd = -1;
 	s->started = time(NULL);
-	if (text_open(&s->text, cfg->file, err, errlen) < 0)
+	if (text_open(&s->text, cfg->file, cfg->map_max, err, errlen) < 0)
 		return -1;
 	if (cfg->index_path[0] != '\0')
 		snprintf(path, sizeof(path), "%s", cfg->index_path);

@@ -50,7 +50,8 @@ text_install_guard(void)
 }
 
 int
-text_open(struct text *t, const char *path, char *err, size_t errlen)
+text_open(struct text *t, const char *path, uint64_t map_max, char *err,
+    size_t errlen)
 {
 	struct stat st;
 
@@ -66,7 +67,7 @@ text_open(struct text *t, const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	t->size = (uint64_t)st.st_size;
-	if (t->size == 0)
+	if (t->size == 0 || t->size > map_max)
 		return 0;
 	t->map = mmap(NULL, t->size, PROT_READ, MAP_SHARED, t->fd, 0);
 	if (t->map == MAP_FAILED) {
@@ -94,6 +95,25 @@ text_close(struct text *t)
 	t->fd = -1;
 }
 
+/* pread all of len bytes; a file cut short is an error, not a short line. */
+static int
+read_at(int fd, void *dst, size_t len, uint64_t off)
+{
+	char *p = dst;
+
+	while (len > 0) {
+		ssize_t r = pread(fd, p, len, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		len -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
 int
 text_copy(const struct text *t, void *dst, uint64_t off, size_t len)
 {
@@ -103,12 +123,8 @@ text_copy(const struct text *t, void *dst, uint64_t off, size_t len)
 		return -1;
 	if (len == 0)
 		return 0;
-#ifdef LINESVR_TEXT_PREAD
-	/* Benchmark variant (README, "Hot path"): one pread per answer
-	 * instead of a copy from the mapping. */
-	(void)env;
-	return pread(t->fd, dst, len, (off_t)off) == (ssize_t)len ? 0 : -1;
-#endif
+	if (t->map == NULL)
+		return read_at(t->fd, dst, len, off);
 	if (sigsetjmp(env, 0) != 0) {
 		guard_env = NULL;
 		return -1;

@@ -81,12 +81,14 @@ expect_line(int fd, const struct fx *f, int n)
 }
 
 static void
-t_truncated_text_gives_err(void **state)
+truncated_text_gives_err(struct fx *f, const char *server_conf)
 {
-	struct fx *f = *state;
+	char conf[256];
 	int fd;
 
-	srv_start(&f->s, "[index]\nlines_per_page = 16\n");
+	snprintf(conf, sizeof(conf), "%s[index]\nlines_per_page = 16\n",
+	    server_conf);
+	srv_start(&f->s, conf);
 	fd = srv_connect(&f->s);
 	send_str(fd, "GET 900\r\nGET 1001\r\n");
 	expect_line(fd, f, 900);
@@ -100,15 +102,27 @@ t_truncated_text_gives_err(void **state)
 	assert_true(srv_stat(&f->s, "requests_err") >= 2);
 }
 
+/* Mapped (the default for small files) and read with pread. */
 static void
-t_changed_text_gives_err(void **state)
+t_truncated_text_gives_err(void **state)
 {
-	struct fx *f = *state;
+	truncated_text_gives_err(*state, "");
+}
+
+static void
+t_truncated_text_gives_err_pread(void **state)
+{
+	truncated_text_gives_err(*state, "map_max = 0\n");
+}
+
+static void
+changed_text_gives_err(struct fx *f, const char *server_conf)
+{
 	int tfd, fd;
 	const char *p;
 	off_t lf;
 
-	srv_start(&f->s, NULL);
+	srv_start(&f->s, server_conf);
 	/* Replace the LF that ends line 10 (same size, boundaries shift). */
 	p = f->text;
 	for (int i = 1; i < 10; i++)
@@ -123,6 +137,18 @@ t_changed_text_gives_err(void **state)
 	expect_str(fd, "ERR\r\nERR\r\n");
 	expect_line(fd, f, 12);
 	close(fd);
+}
+
+static void
+t_changed_text_gives_err(void **state)
+{
+	changed_text_gives_err(*state, "");
+}
+
+static void
+t_changed_text_gives_err_pread(void **state)
+{
+	changed_text_gives_err(*state, "map_max = 0\n");
 }
 
 static void
@@ -162,6 +188,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(t_changed_text_gives_err, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(t_truncated_text_gives_err_pread,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(t_changed_text_gives_err_pread,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(t_drops_privileges, setup,
 		    teardown),
 	};

@@ -155,6 +155,7 @@ assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->drain_timeout, b->drain_timeout);
 	assert_string_equal(a->user, b->user);
 	assert_int_equal(a->coalesce, b->coalesce);
+	assert_true(a->map_max == b->map_max);
 	assert_string_equal(a->index_path, b->index_path);
 	assert_int_equal(a->lines_per_page, b->lines_per_page);
 	assert_int_equal(a->build, b->build);
@@ -184,6 +185,7 @@ defaults_match_spec(void **state)
 	assert_int_equal(cfg.drain_timeout, 5);
 	assert_string_equal(cfg.user, "");
 	assert_int_equal(cfg.coalesce, 1);
+	assert_true(cfg.map_max == (uint64_t)4 << 30);
 	assert_string_equal(cfg.index_path, "");
 	assert_int_equal(cfg.lines_per_page, 4096);
 	assert_int_equal(cfg.build, BUILD_AUTO);
@@ -421,6 +423,10 @@ size_suffixes(void **state)
 	assert_true(cfg.cache_size == 1073741824);
 	load_ok(&cfg, "cache", "size", "1");
 	assert_true(cfg.cache_size == 1);
+	load_ok(&cfg, "server", "map_max", "0");
+	assert_true(cfg.map_max == 0);
+	load_ok(&cfg, "server", "map_max", "100G");
+	assert_true(cfg.map_max == (uint64_t)100 << 30);
 	load_ok(&cfg, "server", "max_output", "4K");
 	assert_true(cfg.max_output == 4096);
 	load_ok(&cfg, "server", "max_output", "1g");

@@ -584,10 +584,11 @@ write_pending(struct conn *c)
 				return -1; /* the file shrank: never half a line */
 			c->stream_off += (uint64_t)n;
 			c->stream_left -= (uint64_t)n;
-			if (c->stream_left == 0 && c->stream_nl &&
-			    (out_grow(c, 1) < 0 ||
-			    (c->out[c->out_len++] = '\n', 0)))
-				return -1;
+			if (c->stream_left == 0 && c->stream_nl) {
+				if (out_grow(c, 1) < 0)
+					return -1;
+				c->out[c->out_len++] = '\n';
+			}
 		} else {
 			return 1;
 		}
@@ -623,11 +624,9 @@ settle(struct conn *c)
 		ev_io_start(w->loop, &c->ww);
 	} else {
 		ev_io_stop(w->loop, &c->ww);
-		if (c->out_cap > OBUF_SIZE || c->out_len == 0) {
-			free(c->out); /* idle connections hold no buffers */
-			c->out = NULL;
-			c->out_cap = c->out_off = c->out_len = 0;
-		}
+		free(c->out); /* all written: idle connections hold no buffers */
+		c->out = NULL;
+		c->out_cap = c->out_off = c->out_len = 0;
 		if (c->flags & C_CLOSE_AFTER) {
 			conn_linger(c);
 			return;

@@ -30,10 +30,8 @@
 # exited 0 (no mismatches, no errors), 1 otherwise, 2 on usage errors.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-cd "$here"
-B=${B:-build}
-case $B in /*) ;; *) B=$here/$B ;; esac
+. "$(dirname "$0")/benchlib.sh"
+bench_root
 
 with_redis=0 with_memcached=0 keep=0 plot=1 D=4 out=$here/results W=1
 cmdline="scripts/bench.sh${*:+ $*}"
@@ -63,8 +61,6 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
-PIDS=()
-policy_rc=
 cleanup() {
 	local st=$? p
 	trap - EXIT INT TERM
@@ -85,55 +81,19 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-forget_pid() {	# PID: drop it from PIDS
-	local p keep_=()
-	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep_+=("$p"); done
-	PIDS=("${keep_[@]+"${keep_[@]}"}")
-}
-stop_pid() {	# PID: SIGTERM, up to 5 s, then SIGKILL; reap it
-	local p=$1
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	forget_pid "$p"
-}
-
 # ----------------------------------------------------------- dependencies
-need=()
-command -v gnuplot >/dev/null 2>&1 || need+=(gnuplot-nox)
-command -v timeout >/dev/null 2>&1 || need+=(coreutils)
-command -v awk >/dev/null 2>&1 || need+=(mawk)
+need_cmd gnuplot gnuplot-nox
+need_cmd timeout coreutils
+need_cmd awk mawk
 if [ "$with_redis" = 1 ]; then
-	command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-	command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
+	need_cmd redis-server redis-server
+	need_cmd redis-benchmark redis-tools
 fi
 if [ "$with_memcached" = 1 ]; then
-	command -v memcached >/dev/null 2>&1 || need+=(memcached)
+	need_cmd memcached memcached
 fi
-if [ ${#need[@]} -gt 0 ]; then
-	command -v apt-get >/dev/null 2>&1 ||
-	    die "missing ${need[*]} and no apt-get here: install them first"
-	[ "$(id -u)" -eq 0 ] ||
-	    die "missing packages; as root: apt-get install ${need[*]}"
-	say "installing ${need[*]} (Debian packages)"
-	# Do not let the packages start their own redis/memcached services
-	# while they install: the benchmark starts its own, on free ports.
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		policy_rc=/usr/sbin/policy-rc.d
-		printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
-		chmod +x "$policy_rc"
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-	if [ -n "$policy_rc" ]; then rm -f "$policy_rc"; policy_rc=; fi
-fi
-for prog in linesvr linesvr-bench linesvr-gendata linesvr-index; do
-	[ -x "$B/$prog" ] || make -s -C "$here" all >&2
-	[ -x "$B/$prog" ] || die "no $B/$prog"
-done
-BENCH=$B/linesvr-bench
+install_need " here: install them first"
+build_bins
 
 mkdir -p "$data" "$logs" "$conf"
 rm -f "$logs"/*.log "$conf"/*.ini "$out"/*.png "$out/results.csv" "$out/results.md"
@@ -157,79 +117,20 @@ F1M=$data/f1m.txt F100M=$data/f100m.txt F1G=$data/f1g.txt
 # start_linesvr NAME FILE [INI LINES...]: writes $conf/NAME.ini, starts
 # linesvr on 127.0.0.1 port 0, sets PORT and SPID from its log line.
 start_linesvr() {
-	local name=$1 file=$2 ini=$conf/$1.ini log=$logs/linesvr-$1.log
+	local name=$1 file=$2 ini=$conf/$1.ini
 	shift 2
-	{
-		echo "[server]"
-		echo "file = $file"
-		echo "bind = 127.0.0.1"
-		echo "port = 0"
-		echo "drain_timeout = 1"
-		echo "workers = $W"
-		local l
-		for l in "$@"; do echo "$l"; done
-	} >"$ini"
-	: >"$log"	# exists before the child opens it: no race with sed below
-	"$B/linesvr" -c "$ini" -p 0 -b 127.0.0.1 >>"$log" 2>&1 &
-	SPID=$!
-	PIDS+=("$SPID")
-	PORT=
-	for _ in $(seq 1000); do
-		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" 2>/dev/null | head -n1 || true)
-		[ -n "$PORT" ] && break
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.01
-	done
-	[ -n "$PORT" ] || { cat "$log" >&2; die "linesvr ($name) did not start"; }
+	linesvr_ini "$ini" "$file" "drain_timeout = 1" "workers = $W" "$@"
+	launch_linesvr "$ini" "$logs/linesvr-$name.log" "linesvr ($name)"
 	say "linesvr $name: pid $SPID, 127.0.0.1:$PORT, $(basename "$file")"
 }
-
-listening() {	# PORT: is something listening on 127.0.0.1:PORT (IPv4)?
-	local hex
-	hex=$(printf '%04X' "$1")
-	awk -v h=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h { f = 1 }
-	    END { exit !f }' /proc/net/tcp
-}
-free_port() {	# a port below the ephemeral range that nothing listens on
-	local lo p
-	lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range)
-	[ "$lo" -gt 12000 ] || lo=32768
-	for _ in $(seq 100); do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		listening "$p" || { echo "$p"; return; }
-	done
-	die "no free port found"
-}
-# start_kv NAME PORTVAR CMD...: start CMD (with @PORT@ replaced by a free
-# port) in the background, wait until it listens; retries on another port.
-start_kv() {
-	local name=$1 try p a args
+# start_kv_say NAME CMD...: start_kv with the log in $logs/NAME.log, then
+# report where it listens.
+start_kv_say() {
+	local name=$1
 	shift
-	for try in 1 2 3 4 5; do
-		p=$(free_port)
-		args=()
-		for a in "$@"; do args+=("${a//@PORT@/$p}"); done
-		: >"$logs/$name.log"
-		"${args[@]}" >>"$logs/$name.log" 2>&1 &
-		SPID=$!
-		PIDS+=("$SPID")
-		for _ in $(seq 500); do
-			listening "$p" && break
-			kill -0 "$SPID" 2>/dev/null || break
-			sleep 0.01
-		done
-		if kill -0 "$SPID" 2>/dev/null && listening "$p"; then
-			PORT=$p
-			say "$name: pid $SPID, 127.0.0.1:$PORT"
-			return
-		fi
-		stop_pid "$SPID"
-	done
-	cat "$logs/$name.log" >&2
-	die "$name did not start"
+	start_kv "$name" "$logs/$name.log" "$@"
+	say "$name: pid $SPID, 127.0.0.1:$PORT"
 }
-# Private memory: pages of a mapped text file are page cache, not counted.
-rss_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo; }
 
 # ------------------------------------------------------------------- runs
 # run SCENARIO SERVER LABEL [linesvr-bench args...]: one bounded run against
@@ -275,7 +176,7 @@ load_kv() {	# NAME: load-kv.sh into the server at $PORT
 }
 servers=(linesvr)
 if [ "$with_redis" = 1 ]; then
-	start_kv redis redis-server --port @PORT@ --bind 127.0.0.1 --save '' \
+	start_kv_say redis redis-server --port @PORT@ --bind 127.0.0.1 --save '' \
 	    --appendonly no --daemonize no
 	r_pid=$SPID r_port=$PORT
 	load_kv redis
@@ -285,7 +186,7 @@ if [ "$with_memcached" = 1 ]; then
 	# -c 4096: with memcached's default of 1024 connections (file
 	# descriptors, in fact) part of the c = 1000 run is refused with
 	# "ERROR Too many open connections".
-	start_kv memcached memcached -u nobody -l 127.0.0.1 -p @PORT@ -U 0 \
+	start_kv_say memcached memcached -u nobody -l 127.0.0.1 -p @PORT@ -U 0 \
 	    -m 1024 -I 2m -c 4096
 	m_kv_pid=$SPID m_kv_port=$PORT
 	load_kv memcached

@@ -30,10 +30,8 @@
 # otherwise, 2 on usage errors.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-cd "$here"
-B=${B:-build}
-case $B in /*) ;; *) B=$here/$B ;; esac
+. "$(dirname "$0")/benchlib.sh"
+bench_root
 
 W=1 RUNS=5 D=3 csv=$here/results/targets.csv keepdir=
 usage() { sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
@@ -60,9 +58,7 @@ say() { printf 'targets: [%3ds] %s\n' $((SECONDS - t0)) "$*" >&2; }
 die() { say "$*"; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
-PIDS=()
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/targets.XXXXXX")
-policy_rc=
 cleanup() {
 	local st=$? p
 	trap - EXIT INT TERM
@@ -81,30 +77,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ----------------------------------------------------------- dependencies
-need=()
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
-command -v timeout >/dev/null 2>&1 || need+=(coreutils)
-if [ ${#need[@]} -gt 0 ]; then
-	command -v apt-get >/dev/null 2>&1 || die "missing ${need[*]} and no apt-get"
-	[ "$(id -u)" -eq 0 ] || die "missing packages; as root: apt-get install ${need[*]}"
-	say "installing ${need[*]} (Debian packages)"
-	# Keep the package from starting its own redis service.
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		policy_rc=/usr/sbin/policy-rc.d
-		printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
-		chmod +x "$policy_rc"
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-	if [ -n "$policy_rc" ]; then rm -f "$policy_rc"; policy_rc=; fi
-fi
-for prog in linesvr linesvr-bench linesvr-gendata linesvr-index; do
-	[ -x "$B/$prog" ] || make -s -C "$here" all >&2
-	[ -x "$B/$prog" ] || die "no $B/$prog"
-done
-BENCH=$B/linesvr-bench
+need_cmd redis-server redis-server
+need_cmd redis-cli redis-tools
+need_cmd timeout coreutils
+install_need ""
+build_bins
 
 # ------------------------------------------------------------------- data
 if [ -n "$keepdir" ]; then mkdir -p "$keepdir"; data=$(cd "$keepdir" && pwd); else data=$tmp; fi
@@ -119,66 +96,15 @@ fi
 NLINES=$(wc -l <"$F")
 
 # --------------------------------------------------------------- servers
-rss_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo; }
-listening() {	# PORT: something listens on 127.0.0.1:PORT?
-	local hex
-	hex=$(printf '%04X' "$1")
-	awk -v h=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h { f = 1 }
-	    END { exit !f }' /proc/net/tcp
-}
-free_port() {	# below the ephemeral range, nothing listening on it
-	local lo p
-	lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range)
-	[ "$lo" -gt 12000 ] || lo=32768
-	for _ in $(seq 100); do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		listening "$p" || { echo "$p"; return; }
-	done
-	die "no free port found"
-}
-
 # linesvr: generated configuration, port 0, address from its log line.
-cat >"$tmp/linesvr.ini" <<EOF
-[server]
-file = $F
-bind = 127.0.0.1
-port = 0
-workers = $W
-max_connections = 12000
-drain_timeout = 1
-EOF
-: >"$tmp/linesvr.log"
-"$B/linesvr" -c "$tmp/linesvr.ini" -p 0 -b 127.0.0.1 >>"$tmp/linesvr.log" 2>&1 &
-L_PID=$!
-PIDS+=("$L_PID")
-L_PORT=
-for _ in $(seq 1000); do
-	L_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/linesvr.log" | head -n1)
-	[ -n "$L_PORT" ] && break
-	kill -0 "$L_PID" 2>/dev/null || break
-	sleep 0.01
-done
-[ -n "$L_PORT" ] || { cat "$tmp/linesvr.log" >&2; die "linesvr did not start"; }
+linesvr_ini "$tmp/linesvr.ini" "$F" "workers = $W" "max_connections = 12000" "drain_timeout = 1"
+launch_linesvr "$tmp/linesvr.ini" "$tmp/linesvr.log" linesvr
+L_PID=$SPID L_PORT=$PORT
 say "linesvr: pid $L_PID, 127.0.0.1:$L_PORT, workers = $W, RssAnon $(rss_kb "$L_PID") kB"
 
-R_PID= R_PORT=
-for try in 1 2 3 4 5; do
-	p=$(free_port)
-	: >"$tmp/redis.log"
-	redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
-	    --maxclients 12000 --daemonize no >>"$tmp/redis.log" 2>&1 &
-	R_PID=$!
-	PIDS+=("$R_PID")
-	for _ in $(seq 500); do
-		listening "$p" && break
-		kill -0 "$R_PID" 2>/dev/null || break
-		sleep 0.01
-	done
-	if kill -0 "$R_PID" 2>/dev/null && listening "$p"; then R_PORT=$p; break; fi
-	kill -TERM "$R_PID" 2>/dev/null || true
-	wait "$R_PID" 2>/dev/null || true
-done
-[ -n "$R_PORT" ] || { cat "$tmp/redis.log" >&2; die "redis-server did not start"; }
+start_kv redis-server "$tmp/redis.log" redis-server --port @PORT@ --bind 127.0.0.1 \
+    --save '' --appendonly no --maxclients 12000 --daemonize no
+R_PID=$SPID R_PORT=$PORT
 say "redis: pid $R_PID, 127.0.0.1:$R_PORT, $(redis-server --version | awk '{ print $3 }'); loading $NLINES lines as keys 1..N"
 LINESVR_BENCH_BIN=$BENCH timeout -k 5 120 scripts/load-kv.sh "$F" --redis "$R_PORT" >&2 ||
     die "loading Redis failed"

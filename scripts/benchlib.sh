@@ -1,0 +1,162 @@
+# benchlib.sh: shell functions shared by scripts/bench.sh and
+# scripts/targets.sh. Source it (`. scripts/benchlib.sh`), do not run it.
+#
+# The caller calls bench_root first (sets here and B), provides say MSG...
+# and die MSG... (its own message prefix), and keeps PIDS and policy_rc (set
+# up here) for its cleanup trap. Every server
+# is started on 127.0.0.1 only; every wait below is bounded.
+#
+# The functions run under the caller's `set -euo pipefail` (repeated here so
+# that they never run without it); call them as plain commands, not on the
+# left of || or && or inside `if`, where bash would switch off errexit in
+# them.
+set -euo pipefail
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	echo "benchlib.sh: source this file, do not run it" >&2
+	exit 2
+fi
+
+# bench_root: cd to the repository root, $here; B = the build directory, made absolute (default build).
+bench_root() {
+	here=$(cd "$(dirname "$0")/.." && pwd)
+	cd "$here"
+	B=${B:-build}
+	case $B in /*) ;; *) B=$here/$B ;; esac
+}
+
+PIDS=()	# background servers, killed by the caller's cleanup trap
+policy_rc=	# /usr/sbin/policy-rc.d while we install packages, else empty
+need=()	# Debian packages to install, filled by need_cmd
+
+# need_cmd CMD PKG: add PKG to need when CMD is not on PATH.
+need_cmd() {
+	command -v "$1" >/dev/null 2>&1 || need+=("$2")
+}
+
+# install_need NOAPT_TAIL: apt-get install the packages in need (if any); NOAPT_TAIL ends the no-apt-get message.
+install_need() {
+	[ ${#need[@]} -gt 0 ] || return 0
+	command -v apt-get >/dev/null 2>&1 ||
+	    die "missing ${need[*]} and no apt-get$1"
+	[ "$(id -u)" -eq 0 ] ||
+	    die "missing packages; as root: apt-get install ${need[*]}"
+	say "installing ${need[*]} (Debian packages)"
+	# Do not let the packages start their own redis/memcached services
+	# while they install: the scripts start their own, on free ports.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy_rc=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
+		chmod +x "$policy_rc"
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	if [ -n "$policy_rc" ]; then rm -f "$policy_rc"; policy_rc=; fi
+}
+
+# build_bins: make the linesvr binaries in $B when missing; sets BENCH.
+build_bins() {
+	local prog
+	for prog in linesvr linesvr-bench linesvr-gendata linesvr-index; do
+		[ -x "$B/$prog" ] || make -s -C "$here" all >&2
+		[ -x "$B/$prog" ] || die "no $B/$prog"
+	done
+	BENCH=$B/linesvr-bench
+}
+
+# forget_pid PID: drop PID from PIDS.
+forget_pid() {
+	local p keep_=()
+	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep_+=("$p"); done
+	PIDS=("${keep_[@]+"${keep_[@]}"}")
+}
+
+# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL; reap it and forget it.
+stop_pid() {
+	local p=$1
+	kill -TERM "$p" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	forget_pid "$p"
+}
+
+# rss_kb PID: private memory (RssAnon) in kB; pages of a mapped file are page cache, not counted.
+rss_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo; }
+
+# listening PORT: is something listening on 127.0.0.1:PORT (IPv4)?
+listening() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	awk -v h=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h { f = 1 }
+	    END { exit !f }' /proc/net/tcp
+}
+
+# free_port: print a port below the ephemeral range that nothing listens on.
+free_port() {
+	local lo p
+	lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range)
+	[ "$lo" -gt 12000 ] || lo=32768
+	for _ in $(seq 100); do
+		p=$((10000 + RANDOM % (lo - 10000)))
+		listening "$p" || { echo "$p"; return; }
+	done
+	die "no free port found"
+}
+
+# linesvr_ini INI FILE [LINES...]: write a [server] section serving FILE on 127.0.0.1 port 0, then LINES.
+linesvr_ini() {
+	local ini=$1 file=$2 l
+	shift 2
+	{
+		echo "[server]"
+		echo "file = $file"
+		echo "bind = 127.0.0.1"
+		echo "port = 0"
+		for l in "$@"; do echo "$l"; done
+	} >"$ini"
+}
+
+# launch_linesvr INI LOG WHAT: start linesvr with INI on 127.0.0.1 port 0; set SPID and PORT from its "listening on" line.
+launch_linesvr() {
+	local ini=$1 log=$2 what=$3
+	: >"$log"	# exists before the child opens it: no race with sed below
+	"$B/linesvr" -c "$ini" -p 0 -b 127.0.0.1 >>"$log" 2>&1 &
+	SPID=$!
+	PIDS+=("$SPID")
+	PORT=
+	for _ in $(seq 1000); do
+		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" 2>/dev/null | head -n1 || true)
+		[ -n "$PORT" ] && break
+		kill -0 "$SPID" 2>/dev/null || break
+		sleep 0.01
+	done
+	[ -n "$PORT" ] || { cat "$log" >&2; die "$what did not start"; }
+}
+
+# start_kv NAME LOG CMD...: run CMD (@PORT@ replaced by a free port) in the background until it listens, up to 5 ports; set SPID and PORT.
+start_kv() {
+	local name=$1 log=$2 try p a args
+	shift 2
+	for try in 1 2 3 4 5; do
+		p=$(free_port)
+		args=()
+		for a in "$@"; do args+=("${a//@PORT@/$p}"); done
+		: >"$log"
+		"${args[@]}" >>"$log" 2>&1 &
+		SPID=$!
+		PIDS+=("$SPID")
+		for _ in $(seq 500); do
+			listening "$p" && break
+			kill -0 "$SPID" 2>/dev/null || break
+			sleep 0.01
+		done
+		if kill -0 "$SPID" 2>/dev/null && listening "$p"; then
+			PORT=$p
+			return 0
+		fi
+		stop_pid "$SPID"
+	done
+	cat "$log" >&2
+	die "$name did not start"
+}

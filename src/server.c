@@ -655,28 +655,41 @@ watch_signal(struct server *s, ev_signal *w, int signum)
 	ev_signal_start(s->main_loop, w);
 }
 
-/* Start every worker with the signals the main thread handles blocked. */
-static int
+/*
+ * Start the workers with the signals the main thread handles blocked.
+ * Returns how many run; fewer than nworkers means a failure (logged).
+ */
+static unsigned
 start_workers(struct server *s)
 {
 	sigset_t block, old;
+	unsigned i;
 
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
-	for (unsigned i = 0; i < s->nworkers; i++) {
+	for (i = 0; i < s->nworkers; i++) {
 		if (worker_init(s, &s->workers[i], i) < 0 ||
 		    pthread_create(&s->workers[i].thread, NULL, worker_main,
 		    &s->workers[i]) != 0) {
 			log_error("cannot start worker %u", i);
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			return -1;
+			break;
 		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return 0;
+	return i;
+}
+
+/* Ask the first n workers to drain, and wait for them. */
+static void
+stop_workers(struct server *s, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		ev_async_send(s->workers[i].loop, &s->workers[i].wake);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(s->workers[i].thread, NULL);
 }
 
 int
@@ -696,17 +709,16 @@ server_run(struct server *s)
 		log_error("%s", err);
 		return -1;
 	}
-	if (start_workers(s) < 0)
+	if ((started = start_workers(s)) < s->nworkers) {
+		stop_workers(s, started);
 		return -1;
+	}
 	log_always("listening on %s (%u workers, %llu lines, file %s)",
 	    s->addr_str, s->nworkers, (unsigned long long)s->lines,
 	    s->cfg->file);
 	if (!atomic_load(&s->stopping))
 		ev_run(s->main_loop, 0);
-	for (started = 0; started < s->nworkers; started++)
-		ev_async_send(s->workers[started].loop, &s->workers[started].wake);
-	for (unsigned i = 0; i < s->nworkers; i++)
-		pthread_join(s->workers[i].thread, NULL);
+	stop_workers(s, started);
 	log_info("stopped");
 	return 0;
 }

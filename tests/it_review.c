@@ -1,9 +1,9 @@
 /*
  * Integration tests from a review against SPEC.md.
  *
- * The first group each reproduce one bug found in review (they fail until
- * it is fixed); the second group pins down tricky behaviours that were
- * verified correct. Every wait is bounded.
+ * The first group each guard against one bug found in review (fixed since;
+ * each test failed before its fix); the second group pins down tricky
+ * behaviours that were verified correct. Every wait is bounded.
  *
  * Data-loss tests use a client with a 4 KiB receive buffer that pipelines
  * 20000 GETs (about 1.1 MB of answers): the server can hand all of it to
@@ -139,14 +139,14 @@ assert_prefix(const char *got, size_t gotlen, int err, const struct bytes *w)
 	}
 }
 
-/* ================= bugs: each fails until fixed ================= */
+/* ================= regressions: bugs found in review ================= */
 
 /*
  * SPEC 2/5: SIGTERM answers every request that reached the server and
- * flushes. conn.c: settle() closes a drained connection (C_NO_INPUT) with
- * close() right after its last write; the kernel still queues ~1 MB for
- * the client, and the client's next request (sent after the signal, so
- * it need not be answered) is met with a reset that discards the queue.
+ * flushes. The bug: a drained connection was closed right after its last
+ * write while the kernel still queued ~1 MB for the client, and the
+ * client's next request (sent after the signal) drew a reset that
+ * discarded the queue. Now it lingers (conn_linger).
  */
 static void
 bug_sigterm_drain_close_resets_queued_answers(void **state)
@@ -173,11 +173,10 @@ bug_sigterm_drain_close_resets_queued_answers(void **state)
 }
 
 /*
- * SPEC 2: SHUTDOWN answers every earlier request and flushes. The SHUTDOWN
- * connection is treated like QUIT, but conn_linger() skips the lingering
- * close when the worker is draining, and on_wake() closes lingering
- * connections at once: bytes the client sent after SHUTDOWN are unread,
- * close() resets, and the answers still queued in the kernel are lost.
+ * SPEC 2: SHUTDOWN answers every earlier request and flushes. The bug:
+ * the lingering close was skipped while draining and lingering
+ * connections were closed at once, so bytes sent after SHUTDOWN drew a
+ * reset that lost the answers still queued in the kernel.
  */
 static void
 bug_shutdown_midpipeline_resets_queued_answers(void **state)
@@ -207,11 +206,10 @@ bug_shutdown_midpipeline_resets_queued_answers(void **state)
 
 /*
  * SPEC 5: "a connection with answers still being written is not idle".
- * server.c: sweep() only looks at user-space output; answers the kernel
- * still queues do not count, so the connection is closed while the client
- * has not read them, and its next request draws a reset that discards
- * them. (Fix: treat SIOCOUTQ > 0 as busy, and/or close by shutdown(WR)
- * and discard input until EOF.)
+ * The bug: the idle sweep looked only at user-space output, so a
+ * connection whose answers the kernel still queued was closed, and the
+ * client's next request drew a reset that discarded them. Now queued
+ * kernel output (SIOCOUTQ) counts as busy.
  */
 static void
 bug_idle_close_with_queued_answers(void **state)
@@ -278,8 +276,9 @@ ok_rejected_err_in_requests_err(void **state)
 
 /*
  * SPEC 4: malformed values are config errors: exit 2 and one message
- * naming the file, the line and the key. config.c accepts any bind string;
- * it fails later in server.c: resolve() with exit 1 and no file or line.
+ * naming the file, the line and the key. The bug: any bind string was
+ * accepted and failed later at resolve time with exit 1 and no file or
+ * line.
  */
 static void
 bug_malformed_bind_is_not_a_config_error(void **state)
@@ -299,8 +298,8 @@ bug_malformed_bind_is_not_a_config_error(void **state)
 
 /*
  * SPEC 3/4: under build = auto an unwritable index path is a startup
- * error, and --check exits 0 only "if the server would start". main.c:
- * check_only() says "ok: the index would be rebuilt" and exits 0.
+ * error, and --check exits 0 only "if the server would start". The bug:
+ * --check said "ok: the index would be rebuilt" and exited 0.
  */
 static void
 bug_check_ok_with_unwritable_index_path(void **state)
@@ -332,8 +331,8 @@ bug_check_ok_with_directory_as_file(void **state)
 
 /*
  * SPEC 2/4: bind = :: (any) and "IPv4-mapped loopback" for shutdown =
- * local imply a dual-stack socket; server.c: listen_socket() sets
- * IPV6_V6ONLY, so IPv4 clients are refused on "::".
+ * local imply a dual-stack socket. The bug: IPV6_V6ONLY was set, so IPv4
+ * clients were refused on "::".
  */
 static void
 bug_bind_any6_refuses_ipv4(void **state)

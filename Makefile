@@ -28,7 +28,8 @@ MAINS    = src/main.c src/linesvr-index.c
 LIB_SRC  = $(filter-out $(MAINS),$(wildcard src/*.c))
 LIB_OBJ  = $(LIB_SRC:src/%.c=$(B)/obj/%.o)
 BENCH_SRC = $(wildcard loadtest/*.c)
-BENCH_LIB_SRC = $(filter-out loadtest/main.c,$(BENCH_SRC))
+# nullsvr.c is a program of its own (linesvr-null), not a bench module.
+BENCH_LIB_SRC = $(filter-out loadtest/main.c loadtest/nullsvr.c,$(BENCH_SRC))
 BENCH_LIB_OBJ = $(BENCH_LIB_SRC:loadtest/%.c=$(B)/obj/lt_%.o)
 UNIT_SRC = $(wildcard tests/test_*.c)
 IT_SRC   = $(wildcard tests/it_*.c)
@@ -36,9 +37,11 @@ UNIT_BIN = $(UNIT_SRC:tests/%.c=$(B)/tests/%)
 IT_BIN   = $(IT_SRC:tests/%.c=$(B)/tests/%)
 PROGS    = $(B)/linesvr $(B)/linesvr-index $(B)/linesvr-gendata \
            $(if $(wildcard loadtest/main.c),$(B)/linesvr-bench)
+# The benchmarks' reference server: built and tested, not installed.
+NULLSVR  = $(B)/linesvr-null
 
 .PHONY: all deps test test-unit test-it asan check-asan run bench clean install
-all: $(PROGS)
+all: $(PROGS) $(NULLSVR)
 
 deps:
 	@scripts/install-deps.sh
@@ -67,6 +70,8 @@ $(B)/linesvr-gendata: $(B)/obj/scripts/gendata.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -lm
 $(B)/linesvr-bench: $(B)/obj/lt_main.o $(BENCH_LIB_OBJ) $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(NULLSVR): $(B)/obj/lt_nullsvr.o
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
 
 # Tests link every library module; the load generator's tests also link
 # its modules, integration tests the harness.
@@ -86,7 +91,7 @@ $(B)/tests/it_bench: $(B)/obj/tests/it_bench.o $(B)/obj/tests/harness.o \
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_CMOCKA) $(LDLIBS)
 
-tests-build: $(PROGS) $(UNIT_BIN) $(IT_BIN)
+tests-build: $(PROGS) $(NULLSVR) $(UNIT_BIN) $(IT_BIN)
 
 # The sanitizer build lives in build/asan and runs the same tests.
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \

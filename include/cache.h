@@ -50,6 +50,13 @@ int cache_lookup(struct cache *c, uint64_t page, size_t slot,
     uint64_t *a, uint64_t *b);
 
 /*
+ * Start fetching the memory a lookup of page will read first, so that the
+ * lookups of a batch of requests wait for memory together rather than one
+ * after another. A hint only: no effect on the cache's contents.
+ */
+void cache_prefetch(const struct cache *c, uint64_t page);
+
+/*
  * Pages hold an encoded layout rather than plain offsets: read slots with
  * read (called with the loader's arg, under the shard lock: it must be
  * quick and must not block); valid slots become 0 .. slots - 1. Call

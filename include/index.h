@@ -114,6 +114,16 @@ size_t index_body_bytes(const struct index *idx);
 enum index_status index_read_body(const struct index *idx, uint64_t page,
     void *body, char *err, size_t errlen);
 
+/*
+ * For a reader that fetches pages itself (from a mapping of the index):
+ * where page's body starts in the file (its 8-byte trailer follows the
+ * body), and the check index_read_body applies to what was fetched; the
+ * body is converted to host byte order in place.
+ */
+uint64_t index_page_offset(const struct index *idx, uint64_t page);
+enum index_status index_check_body(const struct index *idx, uint64_t page,
+    void *body, const unsigned char trailer[8], char *err, size_t errlen);
+
 /* Slot's start and end offsets from a body. */
 void index_body_slot(const struct index_header *h, const void *body,
     size_t slot, uint64_t *a, uint64_t *b);

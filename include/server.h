@@ -86,11 +86,13 @@ struct server {
 	const struct config *cfg;
 	struct text text;
 	struct index idx;
+	struct text idx_file;     /* idx's file, mapped for cache misses */
 	struct cache *cache;
 	uint64_t lines;
 	unsigned page_shift;      /* log2(lines_per_page) */
 	uint64_t slot_mask;       /* lines_per_page - 1 */
 	int no_final_lf;          /* the last line is served with an LF added */
+	int prefetch_index;       /* the cache cannot hold the whole index */
 	unsigned max_connections; /* after the RLIMIT_NOFILE cap */
 	unsigned nworkers;
 	struct worker *workers;
@@ -126,5 +128,8 @@ void server_free(struct server *s);
 
 /* The STATS answer (OK, name value lines, END) into buf; its length. */
 size_t server_stats(struct server *s, char *buf, size_t cap);
+
+/* Start fetching what looking up line n will read (n is unchecked). */
+void server_prefetch(const struct server *s, uint64_t n);
 
 #endif

@@ -26,6 +26,14 @@ struct text {
  */
 int text_open(struct text *t, const char *path, uint64_t map_max, char *err,
     size_t errlen);
+
+/*
+ * The same for a file already open as fd (which stays the caller's): the
+ * file read is the one fd refers to, even if path has been replaced since.
+ * name is for messages only.
+ */
+int text_open_fd(struct text *t, int fd, const char *name, uint64_t map_max,
+    char *err, size_t errlen);
 void text_close(struct text *t);
 
 /* Install the SIGBUS handler text_copy relies on (once, at startup). */

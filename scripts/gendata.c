@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #define PROG		"linesvr-gendata"
-#define OUT_BUF_SIZE	(1u << 20)	/* bytes per write() */
+#define OUT_BUF_SIZE	(1u << 21)	/* bytes per write() */
 #define OUT_SLACK	8		/* room for a whole 8-byte fill word */
 #define LEN_LIMIT	(1ULL << 40)	/* longest line in bytes: 1 TiB */
 #define DEFAULT_DIST	"uniform:1:199"

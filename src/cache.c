@@ -26,7 +26,6 @@
 
 #define CACHE_MAX_SHARDS	64	/* a power of two; locks, not pages */
 #define CACHE_SHARD_MIN_PAGES	8	/* fewer and a shard's LRU is a lottery */
-#define CACHE_MIN_BUCKETS	16	/* chains in a shard's first table */
 #define CACHE_LINE		64	/* bytes; shards are padded to it */
 
 /* An LRU list link; shard.lru is the list head. */
@@ -98,7 +97,6 @@ static struct page *shard_find(const struct cache *, struct shard *,
 		    uint64_t, uint64_t);
 static void	 shard_unhash(const struct cache *, struct shard *,
 		    struct page *);
-static void	 shard_grow(const struct cache *, struct shard *);
 static struct page *shard_evict(const struct cache *, struct shard *);
 static struct page *shard_take(const struct cache *, struct shard *);
 static struct page *shard_recycle(struct shard *, struct page *);
@@ -170,36 +168,6 @@ shard_unhash(const struct cache *c, struct shard *s, struct page *p)
 	*pp = p->hnext;
 }
 
-/*
- * Double the table once it holds more pages than chains. It starts small
- * and grows with what is actually held (never past the shard's capacity
- * rounded up), so a huge cache.size of tiny pages costs nothing until
- * filled. If memory is short the old table stays: longer chains, still
- * correct.
- */
-static void
-shard_grow(const struct cache *c, struct shard *s)
-{
-	struct page	**t, *p, *next;
-	uint64_t	  i, mask;
-
-	if (s->pages <= s->mask + 1 || s->mask + 1 > SIZE_MAX / 2 / sizeof(*t))
-		return;
-	mask = s->mask * 2 + 1;
-	if ((t = calloc(mask + 1, sizeof(*t))) == NULL)
-		return;
-	for (i = 0; i <= s->mask; i++) {
-		for (p = s->table[i]; p != NULL; p = next) {
-			next = p->hnext;
-			p->hnext = t[(p->hash >> c->sbits) & mask];
-			t[(p->hash >> c->sbits) & mask] = p;
-		}
-	}
-	free(s->table);
-	s->table = t;
-	s->mask = mask;
-}
-
 /* Drop the least recently used page and hand its buffer to the caller. */
 static struct page *
 shard_evict(const struct cache *c, struct shard *s)
@@ -264,21 +232,30 @@ shard_insert(const struct cache *c, struct shard *s, struct page *p)
 	*chain = p;
 	lru_push(s, &p->lru);
 	s->pages++;
-	shard_grow(c, s);
 	return shard_recycle(s, victim);
 }
 
+/*
+ * The table has a chain per page the shard may hold (rounded up to a power
+ * of two) from the start and never changes, so cache_prefetch can read it
+ * without the lock. calloc hands a large table out as untouched zero pages:
+ * memory is spent as chains are used, not when cache.size is set.
+ */
 static int
 shard_init(struct shard *s, uint64_t cap)
 {
+	uint64_t	n = 1;
+
 	memset(s, 0, sizeof(*s));
-	if ((s->table = calloc(CACHE_MIN_BUCKETS, sizeof(*s->table))) == NULL)
+	while (n < cap && n <= SIZE_MAX / 2 / sizeof(*s->table))
+		n *= 2;
+	if ((s->table = calloc(n, sizeof(*s->table))) == NULL)
 		return -1;
 	if (pthread_mutex_init(&s->lock, NULL) != 0) {
 		free(s->table);
 		return -1;
 	}
-	s->mask = CACHE_MIN_BUCKETS - 1;
+	s->mask = n - 1;
 	s->lru.prev = s->lru.next = &s->lru;
 	s->cap = cap;
 	return 0;
@@ -361,6 +338,22 @@ cache_free(struct cache *c)
 		shard_free(&c->shards[i]);
 	free(c->shards);
 	free(c);
+}
+
+void
+cache_prefetch(const struct cache *c, uint64_t page)
+{
+#if defined(__GNUC__)
+	/* GCC and Clang: a hint that never faults; table and mask never
+	 * change after creation, so reading them unlocked is safe. */
+	uint64_t		 h = mix(page);
+	const struct shard	*s = &c->shards[h & c->smask];
+
+	__builtin_prefetch(&s->table[(h >> c->sbits) & s->mask]);
+#else
+	(void)c;
+	(void)page;
+#endif
 }
 
 int

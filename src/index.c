@@ -1189,6 +1189,31 @@ body_in_order(const struct index_header *h, const unsigned char *p)
 	return base <= h->source_size && prev <= h->source_size - base;
 }
 
+uint64_t
+index_page_offset(const struct index *idx, uint64_t page)
+{
+	return INDEX_HEADER_SIZE + page * idx->h.page_bytes;
+}
+
+enum index_status
+index_check_body(const struct index *idx, uint64_t page, void *body,
+    const unsigned char trailer[8], char *err, size_t errlen)
+{
+	if (get_le32(trailer) != page_crc(page, body, index_body_bytes(idx)) ||
+	    get_le32(trailer + 4) != 0)
+		return fail(INDEX_ERR_PAGE, err, errlen,
+		    "%s: page %llu failed its checksum", idx->path,
+		    (unsigned long long)page);
+	body_to_host(&idx->h, body);
+	/* A page that passes its checksum but points outside the text file
+	 * was written by something other than index_build: refuse it too. */
+	if (!body_in_order(&idx->h, body))
+		return fail(INDEX_ERR_PAGE, err, errlen,
+		    "%s: page %llu has offsets out of order", idx->path,
+		    (unsigned long long)page);
+	return INDEX_OK;
+}
+
 enum index_status
 index_read_body(const struct index *idx, uint64_t page, void *body,
     char *err, size_t errlen)
@@ -1206,27 +1231,14 @@ index_read_body(const struct index *idx, uint64_t page, void *body,
 		    (unsigned long long)page);
 	/* One system call reads the body and the trailer aside. */
 	do {
-		r = preadv(idx->fd, iov, 2,
-		    (off_t)(INDEX_HEADER_SIZE + page * idx->h.page_bytes));
+		r = preadv(idx->fd, iov, 2, (off_t)index_page_offset(idx, page));
 	} while (r < 0 && errno == EINTR);
 	if (r != (ssize_t)(nbytes + sizeof(trailer)))
 		return fail(INDEX_ERR_IO, err, errlen,
 		    "%s: reading page %llu: %s", idx->path,
 		    (unsigned long long)page, r < 0 ? strerror(errno) :
 		    "short read");
-	if (get_le32(trailer) != page_crc(page, body, nbytes) ||
-	    get_le32(trailer + 4) != 0)
-		return fail(INDEX_ERR_PAGE, err, errlen,
-		    "%s: page %llu failed its checksum", idx->path,
-		    (unsigned long long)page);
-	body_to_host(&idx->h, body);
-	/* A page that passes its checksum but points outside the text file
-	 * was written by something other than index_build: refuse it too. */
-	if (!body_in_order(&idx->h, body))
-		return fail(INDEX_ERR_PAGE, err, errlen,
-		    "%s: page %llu has offsets out of order", idx->path,
-		    (unsigned long long)page);
-	return INDEX_OK;
+	return index_check_body(idx, page, body, trailer, err, errlen);
 }
 
 /*

@@ -53,7 +53,30 @@ rebuild_page(struct server *s, uint64_t page, void *body)
 }
 
 /*
- * The cache's loader: read and verify a page body, rebuild it if corrupt.
+ * Fetch page's body and trailer: copied from the index's mapping, which
+ * costs no system call, or read with one preadv when it is not mapped.
+ */
+static enum index_status
+fetch_body(const struct server *s, uint64_t page, uint64_t *body, char *err,
+    size_t errlen)
+{
+	uint64_t off = index_page_offset(&s->idx, page);
+	size_t n = index_body_bytes(&s->idx);
+	unsigned char trailer[8];
+
+	if (s->idx_file.map == NULL)
+		return index_read_body(&s->idx, page, body, err, errlen);
+	if (text_copy(&s->idx_file, body, off, n) < 0 ||
+	    text_copy(&s->idx_file, trailer, off + n, sizeof(trailer)) < 0) {
+		snprintf(err, errlen, "%.400s: reading page %llu: file cut short",
+		    s->idx.path, (unsigned long long)page);
+		return INDEX_ERR_IO;
+	}
+	return index_check_body(&s->idx, page, body, trailer, err, errlen);
+}
+
+/*
+ * The cache's loader: fetch and verify a page body, rebuild it if corrupt.
  * The cache keeps bodies as stored (4 bytes a line in a compact index),
  * which doubles what a given cache.size holds against decoded offsets.
  */
@@ -63,7 +86,7 @@ load_page(void *arg, uint64_t page, uint64_t *body)
 	struct server *s = arg;
 	char err[512];
 
-	if (index_read_body(&s->idx, page, body, err, sizeof(err)) == INDEX_OK)
+	if (fetch_body(s, page, body, err, sizeof(err)) == INDEX_OK)
 		return 0;
 	atomic_fetch_add(&s->index_errors, 1);
 	log_warn("%s; rebuilding the page from the text file", err);
@@ -123,6 +146,7 @@ server_init(struct server *s, const struct config *cfg, char *err,
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
 	s->idx.fd = -1;
+	s->idx_file.fd = -1;
 	s->started = time(NULL);
 	if (text_open(&s->text, cfg->file, cfg->map_max, err, errlen) < 0)
 		return -1;
@@ -132,7 +156,9 @@ server_init(struct server *s, const struct config *cfg, char *err,
 		snprintf(err, errlen, "%s: path too long", cfg->file);
 		return -1;
 	}
-	if (prepare_index(s, path, err, errlen) < 0)
+	if (prepare_index(s, path, err, errlen) < 0 ||
+	    text_open_fd(&s->idx_file, s->idx.fd, s->idx.path, cfg->map_max,
+	    err, errlen) < 0)
 		return -1;
 	s->lines = s->idx.h.lines;
 	s->no_final_lf = (s->idx.h.flags & INDEX_FLAG_NO_FINAL_LF) != 0;
@@ -147,6 +173,8 @@ server_init(struct server *s, const struct config *cfg, char *err,
 		return -1;
 	}
 	cache_set_reader(s->cache, read_slot, m);
+	s->prefetch_index = s->idx_file.map != NULL &&
+	    s->idx.h.pages > cfg->cache_size / index_body_bytes(&s->idx);
 	text_install_guard();
 	return 0;
 }
@@ -166,7 +194,22 @@ server_free(struct server *s)
 	free(s->workers);
 	cache_free(s->cache);
 	index_close(&s->idx);
+	text_close(&s->idx_file);
 	text_close(&s->text);
+}
+
+void
+server_prefetch(const struct server *s, uint64_t n)
+{
+	uint64_t page = (n - 1) >> s->page_shift;
+
+	if (n == 0 || n > s->lines)
+		return;
+	cache_prefetch(s->cache, page);
+	/* Misses are likely: the page will be copied from the mapping. */
+	if (s->prefetch_index)
+		text_prefetch(&s->idx_file, index_page_offset(&s->idx, page),
+		    index_body_bytes(&s->idx));
 }
 
 /* ---- listening ---- */

@@ -49,39 +49,76 @@ text_install_guard(void)
 	sigaction(SIGBUS, &sa, NULL);
 }
 
-int
-text_open(struct text *t, const char *path, uint64_t map_max, char *err,
+/* Size t from its open fd and map the file when it is small enough. */
+static int
+text_setup(struct text *t, const char *name, uint64_t map_max, char *err,
     size_t errlen)
 {
 	struct stat st;
 
-	memset(t, 0, sizeof(*t));
-	t->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (t->fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
 	if (fstat(t->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: %s", path,
+		snprintf(err, errlen, "%s: %s", name,
 		    S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
-		goto fail;
+		return -1;
 	}
 	t->size = (uint64_t)st.st_size;
 	if (t->size == 0 || t->size > map_max)
 		return 0;
 	t->map = mmap(NULL, t->size, PROT_READ, MAP_SHARED, t->fd, 0);
 	if (t->map == MAP_FAILED) {
-		snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: mmap: %s", name, strerror(errno));
 		t->map = NULL;
-		goto fail;
+		return -1;
 	}
 	/* Lines are fetched at random: read-ahead would only waste I/O. */
 	madvise((void *)(uintptr_t)t->map, t->size, MADV_RANDOM);
+#ifdef MADV_HUGEPAGE
+	/*
+	 * Random lines of a big file miss the TLB on nearly every copy, and
+	 * under virtualisation each miss is a costly nested page walk. Where
+	 * the page cache holds the file in 2 MiB folios (ext4 and xfs read
+	 * files that way on Linux 6.x), this lets the kernel map them with
+	 * 2 MiB entries: 512 times fewer to miss. Elsewhere it does nothing;
+	 * failure is harmless, so the result is ignored.
+	 */
+	madvise((void *)(uintptr_t)t->map, t->size, MADV_HUGEPAGE);
+#endif
 	return 0;
-fail:
-	close(t->fd);
-	t->fd = -1;
-	return -1;
+}
+
+int
+text_open(struct text *t, const char *path, uint64_t map_max, char *err,
+    size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0) {
+		memset(t, 0, sizeof(*t));
+		t->fd = -1;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = text_open_fd(t, fd, path, map_max, err, errlen);
+	close(fd);
+	return rc;
+}
+
+int
+text_open_fd(struct text *t, int fd, const char *name, uint64_t map_max,
+    char *err, size_t errlen)
+{
+	memset(t, 0, sizeof(*t));
+	t->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (t->fd < 0) {
+		snprintf(err, errlen, "%s: %s", name, strerror(errno));
+		return -1;
+	}
+	if (text_setup(t, name, map_max, err, errlen) < 0) {
+		text_close(t);
+		return -1;
+	}
+	return 0;
 }
 
 void

@@ -151,6 +151,45 @@ t_changed_text_gives_err_pread(void **state)
 	changed_text_gives_err(*state, "map_max = 0\n");
 }
 
+/*
+ * The index file cut to its header under a running server: every page it
+ * loads fails to read (SIGBUS on the mapping, a short pread otherwise), is
+ * rebuilt from the text, and every answer is still the right line.
+ */
+static void
+truncated_index_rebuilds(struct fx *f, const char *server_conf)
+{
+	char conf[256], index[160];
+	int fd;
+
+	snprintf(conf, sizeof(conf), "%s[index]\nlines_per_page = 16\n",
+	    server_conf);
+	srv_start(&f->s, conf);
+	snprintf(index, sizeof(index), "%s.lidx", f->s.text);
+	assert_int_equal(truncate(index, 4096), 0);
+	fd = srv_connect(&f->s);
+	send_str(fd, "GET 900\r\nGET 1\r\nGET 17\r\nGET 1000\r\n");
+	expect_line(fd, f, 900);
+	expect_line(fd, f, 1);
+	expect_line(fd, f, 17);
+	expect_line(fd, f, 1000);
+	close(fd);
+	assert_int_equal(srv_stat(&f->s, "index_errors"), 4);
+	assert_int_equal(srv_stat(&f->s, "requests_err"), 0);
+}
+
+static void
+t_truncated_index_rebuilds(void **state)
+{
+	truncated_index_rebuilds(*state, "");
+}
+
+static void
+t_truncated_index_rebuilds_pread(void **state)
+{
+	truncated_index_rebuilds(*state, "map_max = 0\n");
+}
+
 static void
 t_drops_privileges(void **state)
 {
@@ -191,6 +230,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(t_truncated_text_gives_err_pread,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(t_changed_text_gives_err_pread,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(t_truncated_index_rebuilds,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(t_truncated_index_rebuilds_pread,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(t_drops_privileges, setup,
 		    teardown),

@@ -477,6 +477,14 @@ test_corrupt_page_never(void **state)
 }
 
 static void
+test_corrupt_page_pread(void **state)
+{
+	/* The index read with pread rather than from its mapping. */
+	corrupt_page_serves(*state, "map_max = 0\n[index]\nlines_per_page = 4\n"
+	    "build = never\n");
+}
+
+static void
 test_corrupt_header_auto(void **state)
 {
 	struct fx *f = *state;
@@ -572,6 +580,7 @@ main(void)
 		T(test_stale_index_never),
 		T(test_corrupt_page_auto),
 		T(test_corrupt_page_never),
+		T(test_corrupt_page_pread),
 		T(test_corrupt_header_auto),
 		T(test_corrupt_header_never),
 		T(test_other_lines_per_page_auto),

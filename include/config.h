@@ -31,7 +31,7 @@ struct config {
 	char user[256];                 /* drop privileges to it; "" = stay */
 	int coalesce;                   /* 1: batch answers into few writes */
 	uint64_t map_max;               /* bytes: larger files are read with
-	                                   pread, not mapped; 4G */
+	                                   pread, not mapped; half of RAM */
 
 	/* [index] */
 	char index_path[CONFIG_PATH_MAX]; /* "" = FILE.lidx */
@@ -69,5 +69,8 @@ int config_valid_address(const char *value);
 /* Names for messages and STATS ("local", "auto", "info", ...). */
 const char *config_shutdown_name(enum shutdown_policy p);
 const char *config_level_name(enum log_level l);
+
+/* The default map_max: half of the machine's memory (4G if unknown). */
+uint64_t config_default_map_max(void);
 
 #endif

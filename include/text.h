@@ -20,8 +20,9 @@ struct text {
 
 /*
  * Open path, and map it when it is at most map_max bytes. A mapping makes
- * a copy a plain memcpy; past a few GB its page tables and TLB misses cost
- * more than a pread system call, so larger files are read instead.
+ * a copy a plain memcpy, with 2 MiB pages where the kernel has them; a file
+ * too large for the page cache is read with pread instead (see
+ * config_default_map_max).
  * 0, or -1 with a message naming the file in err.
  */
 int text_open(struct text *t, const char *path, uint64_t map_max, char *err,

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -120,6 +121,23 @@ store_level(struct config *cfg, unsigned v)
 	cfg->log_level = (enum log_level)v;
 }
 
+/*
+ * A text file that fits the page cache is best mapped: its lines are then
+ * plain memory, with 2 MiB pages where the kernel offers them. A file
+ * larger than memory would fault in a page (2 MiB with huge pages) for
+ * most lines and thrash the page cache, so it is read line by line. Half
+ * of the machine's memory is where one turns into the other.
+ */
+uint64_t
+config_default_map_max(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || size <= 0)
+		return (uint64_t)4 << 30;
+	return (uint64_t)pages * (uint64_t)size / 2;
+}
+
 #define FIELD(f) offsetof(struct config, f)
 #define FIELD_SIZE(f) sizeof(((struct config *)0)->f)
 
@@ -203,7 +221,7 @@ config_defaults(struct config *cfg)
 	cfg->shutdown = SHUTDOWN_LOCAL;
 	cfg->drain_timeout = 5;
 	cfg->coalesce = 1;
-	cfg->map_max = (uint64_t)4 << 30;
+	cfg->map_max = config_default_map_max();
 	cfg->lines_per_page = 4096;
 	cfg->build = BUILD_AUTO;
 	cfg->cache_size = (uint64_t)256 << 20;

@@ -14,6 +14,11 @@
 #   --no-plot         do not call scripts/plot.sh
 #   --workers N       linesvr worker threads (default 1: the client needs
 #                     the other core of a 2-core machine; see README)
+#   --with-10g        also the large-file scenarios: scripts/sweep-pages.sh
+#                     generates a 10 GB file (removed afterwards unless
+#                     --keep), serves it with a 64 MB cache and measures
+#                     req/s against lines_per_page, uniform and zipf keys
+#                     (about 8 more minutes)
 #
 # On a fresh Debian machine it installs what is missing with apt-get
 # (gnuplot-nox; redis-server, redis-tools and memcached only when asked for).
@@ -33,14 +38,15 @@ set -euo pipefail
 . "$(dirname "$0")/benchlib.sh"
 bench_root
 
-with_redis=0 with_memcached=0 keep=0 plot=1 D=4 out=$here/results W=1
+with_redis=0 with_memcached=0 with_big=0 keep=0 plot=1 D=4 out=$here/results W=1
 cmdline="scripts/bench.sh${*:+ $*}"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--with-redis) with_redis=1 ;;
 	--with-memcached) with_memcached=1 ;;
+	--with-10g) with_big=1 ;;
 	--keep) keep=1 ;;
 	--no-plot) plot=0 ;;
 	-o|--out) [ $# -ge 2 ] || usage; out=$2; shift ;;
@@ -399,6 +405,12 @@ elapsed=$((SECONDS - t_start))
 
 if [ "$plot" = 1 ]; then
 	scripts/plot.sh "$out" || { say "plot.sh failed"; nfail=$((nfail + 1)); }
+fi
+if [ "$with_big" = 1 ]; then
+	big_args=(-o "$out")
+	[ "$keep" = 0 ] || big_args+=(--keep)
+	scripts/sweep-pages.sh "${big_args[@]}" ||
+	    { say "sweep-pages.sh failed"; nfail=$((nfail + 1)); failed+=("sweep-pages.sh"); }
 fi
 say "wrote $csv ($nrun runs), $out/results.md and plots in $((SECONDS - t_start)) s"
 if [ "$nfail" -gt 0 ]; then

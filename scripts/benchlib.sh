@@ -57,7 +57,7 @@ install_need() {
 # build_bins: make the linesvr binaries in $B when missing; sets BENCH.
 build_bins() {
 	local prog
-	for prog in linesvr linesvr-bench linesvr-gendata linesvr-index; do
+	for prog in linesvr linesvr-bench linesvr-gendata linesvr-index linesvr-null; do
 		[ -x "$B/$prog" ] || make -s -C "$here" all >&2
 		[ -x "$B/$prog" ] || die "no $B/$prog"
 	done

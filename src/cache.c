@@ -2,12 +2,17 @@
  * cache: the LRU of index pages shared by every worker thread.
  *
  * Every GET goes through cache_lookup(), so the hit path is kept short:
- * hash the page number, lock its shard, walk one short chain, move the page
- * to the front of the shard's LRU list, copy two numbers, unlock. No
+ * hash the page number, lock its shard, probe its table, move the page to
+ * the front of the shard's LRU list, copy two numbers, unlock. No
  * allocation, no system call beyond an uncontended mutex.
  *
+ * The table is open-addressed (linear probing) and keeps each page's
+ * number beside its pointer, so a probe reads one or two adjacent slots
+ * and no page: on a large file most lookups miss, and a miss then costs
+ * no trip to memory beyond the slot cache_prefetch already fetched.
+ *
  * Pages are spread over a power-of-two number of shards, each with its own
- * mutex, chained hash table, LRU list and counters, so threads asking for
+ * mutex, hash table, LRU list and counters, so threads asking for
  * different pages rarely meet. The byte bound is divided between the shards
  * once, at creation: each shard owns a fixed number of page slots and never
  * looks at another shard to stay within it. LRU order is therefore exact
@@ -34,11 +39,16 @@ struct link {
 	struct link	*next;
 };
 
+/* A table slot: the page's number beside it spares probes a visit. */
+struct slot {
+	uint64_t	 no;
+	struct page	*page;		/* NULL: the slot is free */
+};
+
 struct page {
 	struct link	 lru;		/* first member: a link is its page */
-	struct page	*hnext;		/* hash chain, or spare list */
+	struct page	*next_spare;	/* while on the spare list */
 	uint64_t	 no;		/* page number */
-	uint64_t	 hash;		/* mix(no), kept for eviction and growth */
 	uint64_t	 offs[];	/* entries offsets, filled by the loader */
 };
 
@@ -49,7 +59,7 @@ struct page {
  */
 struct shard {
 	_Alignas(CACHE_LINE) pthread_mutex_t lock;
-	struct page	**table;	/* mask + 1 chains */
+	struct slot	 *table;	/* mask + 1 slots */
 	uint64_t	  mask;
 	struct link	  lru;		/* lru.next is the most recently used */
 	struct page	 *spare;	/* page buffers kept for the next miss */
@@ -93,10 +103,13 @@ static uint64_t	 mix(uint64_t);
 static struct page *page_of(struct link *);
 static void	 lru_unlink(struct link *);
 static void	 lru_push(struct shard *, struct link *);
+static uint64_t	 home(const struct cache *, const struct shard *, uint64_t);
+static uint64_t	 shard_probe(const struct cache *, const struct shard *,
+		    uint64_t);
 static struct page *shard_find(const struct cache *, struct shard *,
-		    uint64_t, uint64_t);
+		    uint64_t);
 static void	 shard_unhash(const struct cache *, struct shard *,
-		    struct page *);
+		    const struct page *);
 static struct page *shard_evict(const struct cache *, struct shard *);
 static struct page *shard_take(const struct cache *, struct shard *);
 static struct page *shard_recycle(struct shard *, struct page *);
@@ -105,7 +118,7 @@ static struct page *shard_insert(const struct cache *, struct shard *,
 static int	 shard_init(struct shard *, uint64_t);
 static void	 shard_free(struct shard *);
 static int	 cache_fill(struct cache *, struct shard *, uint64_t,
-		    uint64_t, struct page *, size_t, uint64_t *, uint64_t *);
+		    struct page *, size_t, uint64_t *, uint64_t *);
 
 /*
  * Page numbers are consecutive integers: mix every bit into every other
@@ -146,26 +159,53 @@ lru_push(struct shard *s, struct link *l)
 	s->lru.next = l;
 }
 
-static struct page *
-shard_find(const struct cache *c, struct shard *s, uint64_t h, uint64_t no)
+/* Where page no's probe starts; the low bits of the hash chose the shard. */
+static uint64_t
+home(const struct cache *c, const struct shard *s, uint64_t no)
 {
-	struct page	*p;
-
-	for (p = s->table[(h >> c->sbits) & s->mask]; p != NULL; p = p->hnext)
-		if (p->no == no)
-			return p;
-	return NULL;
+	return (mix(no) >> c->sbits) & s->mask;
 }
 
-static void
-shard_unhash(const struct cache *c, struct shard *s, struct page *p)
+/* The slot holding page no, or the free slot that ends its probe. */
+static uint64_t
+shard_probe(const struct cache *c, const struct shard *s, uint64_t no)
 {
-	struct page	**pp;
+	uint64_t	i = home(c, s, no);
 
-	pp = &s->table[(p->hash >> c->sbits) & s->mask];
-	while (*pp != p)
-		pp = &(*pp)->hnext;
-	*pp = p->hnext;
+	while (s->table[i].page != NULL && s->table[i].no != no)
+		i = (i + 1) & s->mask;
+	return i;
+}
+
+static struct page *
+shard_find(const struct cache *c, struct shard *s, uint64_t no)
+{
+	return s->table[shard_probe(c, s, no)].page;
+}
+
+/*
+ * Free p's slot and shift later members of its probe run back into the
+ * hole (deletion without tombstones): an entry moves to the hole unless
+ * its home lies cyclically after the hole and at or before its slot.
+ */
+static void
+shard_unhash(const struct cache *c, struct shard *s, const struct page *p)
+{
+	uint64_t	hole = shard_probe(c, s, p->no), j = hole, k;
+
+	for (;;) {
+		s->table[hole].page = NULL;
+		for (;;) {
+			j = (j + 1) & s->mask;
+			if (s->table[j].page == NULL)
+				return;
+			k = home(c, s, s->table[j].no);
+			if (((j - k) & s->mask) >= ((j - hole) & s->mask))
+				break;
+		}
+		s->table[hole] = s->table[j];
+		hole = j;
+	}
 }
 
 /* Drop the least recently used page and hand its buffer to the caller. */
@@ -192,7 +232,7 @@ shard_take(const struct cache *c, struct shard *s)
 	struct page	*p;
 
 	if ((p = s->spare) != NULL) {
-		s->spare = p->hnext;
+		s->spare = p->next_spare;
 		s->nspare--;
 		return p;
 	}
@@ -212,7 +252,7 @@ shard_recycle(struct shard *s, struct page *p)
 {
 	if (p == NULL || s->pages + s->nspare >= s->cap)
 		return p;
-	p->hnext = s->spare;
+	p->next_spare = s->spare;
 	s->spare = p;
 	s->nspare++;
 	return NULL;
@@ -222,24 +262,26 @@ shard_recycle(struct shard *s, struct page *p)
 static struct page *
 shard_insert(const struct cache *c, struct shard *s, struct page *p)
 {
-	struct page	*victim = NULL, **chain;
+	struct page	*victim = NULL;
+	uint64_t	 i;
 
 	/* Other misses may have filled the shard while p was loading. */
 	if (s->pages >= s->cap)
 		victim = shard_evict(c, s);
-	chain = &s->table[(p->hash >> c->sbits) & s->mask];
-	p->hnext = *chain;
-	*chain = p;
+	i = shard_probe(c, s, p->no);
+	s->table[i].no = p->no;
+	s->table[i].page = p;
 	lru_push(s, &p->lru);
 	s->pages++;
 	return shard_recycle(s, victim);
 }
 
 /*
- * The table has a chain per page the shard may hold (rounded up to a power
- * of two) from the start and never changes, so cache_prefetch can read it
- * without the lock. calloc hands a large table out as untouched zero pages:
- * memory is spent as chains are used, not when cache.size is set.
+ * The table has two slots per page the shard may hold (rounded up to a
+ * power of two), so probes stay short, and it never changes: cache_prefetch
+ * can read it without the lock. calloc hands a large table out as
+ * untouched zero pages: memory is spent as slots are used, not when
+ * cache.size is set.
  */
 static int
 shard_init(struct shard *s, uint64_t cap)
@@ -247,7 +289,7 @@ shard_init(struct shard *s, uint64_t cap)
 	uint64_t	n = 1;
 
 	memset(s, 0, sizeof(*s));
-	while (n < cap && n <= SIZE_MAX / 2 / sizeof(*s->table))
+	while (n < 2 * cap && n <= SIZE_MAX / 2 / sizeof(*s->table))
 		n *= 2;
 	if ((s->table = calloc(n, sizeof(*s->table))) == NULL)
 		return -1;
@@ -272,7 +314,7 @@ shard_free(struct shard *s)
 		free(page_of(l));
 	}
 	while ((p = s->spare) != NULL) {
-		s->spare = p->hnext;
+		s->spare = p->next_spare;
 		free(p);
 	}
 	free(s->table);
@@ -349,7 +391,7 @@ cache_prefetch(const struct cache *c, uint64_t page)
 	uint64_t		 h = mix(page);
 	const struct shard	*s = &c->shards[h & c->smask];
 
-	__builtin_prefetch(&s->table[(h >> c->sbits) & s->mask]);
+	__builtin_prefetch(&s->table[home(c, s, page)]);
 #else
 	(void)c;
 	(void)page;
@@ -370,7 +412,7 @@ cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
 		return -1;
 	}
 	pthread_mutex_lock(&s->lock);
-	if ((p = shard_find(c, s, h, page)) != NULL) {
+	if ((p = shard_find(c, s, page)) != NULL) {
 		s->hits++;
 		if (s->lru.next != &p->lru) {
 			lru_unlink(&p->lru);
@@ -383,7 +425,7 @@ cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
 	s->misses++;
 	p = shard_take(c, s);
 	pthread_mutex_unlock(&s->lock);
-	return cache_fill(c, s, h, page, p, slot, a, b);
+	return cache_fill(c, s, page, p, slot, a, b);
 }
 
 /*
@@ -393,8 +435,8 @@ cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
  * bytes, so the answer is the same.
  */
 static int
-cache_fill(struct cache *c, struct shard *s, uint64_t h, uint64_t page,
-    struct page *p, size_t slot, uint64_t *a, uint64_t *b)
+cache_fill(struct cache *c, struct shard *s, uint64_t page, struct page *p,
+    size_t slot, uint64_t *a, uint64_t *b)
 {
 	struct page	*drop;
 	int		 saved;
@@ -414,9 +456,8 @@ cache_fill(struct cache *c, struct shard *s, uint64_t h, uint64_t page,
 	}
 	read_slot(c, p->offs, slot, a, b);
 	p->no = page;
-	p->hash = h;
 	pthread_mutex_lock(&s->lock);
-	if (shard_find(c, s, h, page) != NULL)
+	if (shard_find(c, s, page) != NULL)
 		drop = shard_recycle(s, p);
 	else
 		drop = shard_insert(c, s, p);

@@ -286,8 +286,13 @@ model_access(struct model *m, uint64_t page)
 	m->pages[0] = page;
 }
 
+/*
+ * A single-shard cache of cap pages against the model, span pages asked for
+ * at random: every hit, miss and eviction must agree, which also checks that
+ * deleting from the open-addressed table never loses or strands a page.
+ */
 static void
-test_matches_reference_lru(void **state)
+run_model(size_t cap, uint64_t span, int ops)
 {
 	struct loader	 l;
 	struct cache	*c;
@@ -295,13 +300,12 @@ test_matches_reference_lru(void **state)
 	uint64_t	 seed = 0x2545f4914f6cdd1dULL, page;
 	int		 i;
 
-	(void)state;
 	memset(&m, 0, sizeof(m));
-	m.cap = 5;
+	m.cap = cap;
 	loader_init(&l, 4);
 	assert_non_null(c = cache_new(m.cap * 4 * 8 + 31, 4, load, &l));
-	for (i = 0; i < 20000; i++) {
-		page = rnd(&seed) % 9;
+	for (i = 0; i < ops; i++) {
+		page = rnd(&seed) % span;
 		model_access(&m, page);
 		check_lookup(c, page, (size_t)i % 3);
 		/* The loader ran exactly when the model missed. */
@@ -310,6 +314,22 @@ test_matches_reference_lru(void **state)
 	}
 	assert_true(m.hits > 0 && m.evictions > 0);
 	cache_free(c);
+}
+
+static void
+test_matches_reference_lru(void **state)
+{
+	(void)state;
+	run_model(5, 9, 20000);
+}
+
+/* A table at its fullest (15 pages, 32 slots) and long probe runs. */
+static void
+test_matches_reference_lru_full_table(void **state)
+{
+	(void)state;
+	run_model(15, 1000, 100000);
+	run_model(15, 20, 100000);
 }
 
 /* The byte bound holds after every operation, for odd sizes too. */
@@ -690,6 +710,7 @@ main(void)
 		cmocka_unit_test(test_hits_do_not_reload),
 		cmocka_unit_test(test_lru_eviction_order),
 		cmocka_unit_test(test_matches_reference_lru),
+		cmocka_unit_test(test_matches_reference_lru_full_table),
 		cmocka_unit_test(test_byte_bound_random),
 		cmocka_unit_test(test_full_capacity_used),
 		cmocka_unit_test(test_one_page_cache),

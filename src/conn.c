@@ -464,28 +464,38 @@ may_parse(const struct conn *c)
 	    owed(c) < c->w->srv->cfg->max_output;
 }
 
-/*
- * Parse up to GET_BATCH requests from pos without answering them, only to
- * start fetching what their lookups will read: parsing is cheap next to a
- * trip to memory, and the trips of a whole batch then overlap. Returns
- * where it stopped; process() parses the same bytes again to answer them.
- */
-static size_t
-prefetch_ahead(const struct conn *c, const char *buf, size_t pos, size_t len)
-{
-	const struct server *s = c->w->srv;
+/* A request parsed ahead of answering it. */
+struct parsed {
+	enum proto_result r;
 	struct request req;
 	size_t used;
+};
 
-	for (unsigned k = 0; k < GET_BATCH && pos < len; k++) {
-		if (proto_parse(buf + pos, len - pos, s->cfg->max_request, &req,
-		    &used) != PROTO_REQUEST)
+/*
+ * Parse up to GET_BATCH requests from pos into out, up to and including
+ * the first that is not a complete line, and start fetching what their
+ * lookups will read: the trips to memory of a whole batch then overlap
+ * instead of stalling one after another. Returns how many were parsed.
+ */
+static unsigned
+parse_ahead(const struct conn *c, const char *buf, size_t pos, size_t len,
+    struct parsed *out)
+{
+	const struct server *s = c->w->srv;
+	unsigned k = 0;
+
+	while (k < GET_BATCH && pos < len) {
+		struct parsed *q = &out[k++];
+
+		q->r = proto_parse(buf + pos, len - pos, s->cfg->max_request,
+		    &q->req, &q->used);
+		if (q->r != PROTO_REQUEST)
 			break;
-		if (req.type == REQ_GET)
-			server_prefetch(s, req.n);
-		pos += used;
+		if (q->req.type == REQ_GET)
+			server_prefetch(s, q->req.n);
+		pos += q->used;
 	}
-	return pos;
+	return k;
 }
 
 /*
@@ -496,27 +506,30 @@ static void
 process(struct conn *c, char *buf, size_t len)
 {
 	struct worker *w = c->w;
-	size_t pos = 0, used, ahead = 0;
-	struct request req;
+	struct parsed ahead[GET_BATCH];
+	unsigned next = 0, nahead = 0;
+	size_t pos = 0;
 	int lines = 0;
 
 	for (;;) {
 		while (pos < len && may_parse(c)) {
-			if (pos >= ahead)
-				ahead = prefetch_ahead(c, buf, pos, len);
-			enum proto_result r = proto_parse(buf + pos, len - pos,
-			    w->srv->cfg->max_request, &req, &used);
-			if (r == PROTO_NEED_MORE)
+			/* ahead[next..nahead) are the requests from pos on. */
+			if (next == nahead) {
+				nahead = parse_ahead(c, buf, pos, len, ahead);
+				next = 0;
+			}
+			const struct parsed *q = &ahead[next++];
+			if (q->r == PROTO_NEED_MORE)
 				break;
-			if (r == PROTO_TOO_LONG) {
+			if (q->r == PROTO_TOO_LONG) {
 				flush_gets(c);
 				answer_err(c);
 				c->flags |= C_CLOSE_AFTER;
 				break;
 			}
-			pos += used;
+			pos += q->used;
 			lines++;
-			handle(c, &req);
+			handle(c, &q->req);
 		}
 		flush_gets(c);
 		/* Out of budget with answers still in the worker's buffer: the

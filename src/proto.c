@@ -125,6 +125,32 @@ parse_number(const unsigned char *tok, size_t toklen, uint64_t *out)
 }
 
 /*
+ * The request nearly every client sends, "GET" (any case), one space and
+ * 1 to 19 digits, recognised without tokenising: 1 with the number, or 0
+ * for anything else, which parse_line then classifies in full. 19 digits
+ * cannot overflow 64 bits; longer numbers take the full path.
+ */
+static int
+parse_plain_get(const unsigned char *p, size_t len, uint64_t *n)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len < 5 || len > 4 + PROTO_MAX_DIGITS - 1 || (p[0] | 0x20) != 'g' ||
+	    (p[1] | 0x20) != 'e' || (p[2] | 0x20) != 't' || p[3] != ' ')
+		return 0;
+	for (i = 4; i < len; i++) {
+		unsigned d = (unsigned)p[i] - '0';
+
+		if (d > 9)
+			return 0;
+		v = v * 10 + d;
+	}
+	*n = v;
+	return 1;
+}
+
+/*
  * Classify the line [p, end), CR and LF already removed. Any malformation
  * short-circuits to REQ_BAD: an ERR answer does not say which rule failed,
  * so the rest of the line need not be checked.
@@ -173,7 +199,8 @@ proto_parse(const char *buf, size_t len, size_t max_request,
 	end = (size_t)(lf - line);
 	if (end > 0 && line[end - 1] == '\r')
 		end--;
-	req->type = parse_line(line, line + end, &n);
+	req->type = parse_plain_get(line, end, &n) ? REQ_GET :
+	    parse_line(line, line + end, &n);
 	req->n = req->type == REQ_GET ? n : 0;
 	*consumed = (size_t)(lf - line) + 1;
 	return PROTO_REQUEST;

@@ -70,7 +70,7 @@ $(B)/linesvr-gendata: $(B)/obj/scripts/gendata.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -lm
 $(B)/linesvr-bench: $(B)/obj/lt_main.o $(BENCH_LIB_OBJ) $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(NULLSVR): $(B)/obj/lt_nullsvr.o
+$(NULLSVR): $(B)/obj/lt_nullsvr.o $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
 
 # Tests link every library module; the load generator's tests also link

@@ -33,6 +33,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "addr.h"
+
 #define IN_SIZE     (16 * 1024)   /* bytes read per event; longest request */
 #define OBUF_SIZE   (256 * 1024)  /* answers gathered for one write, bytes */
 #define MAX_EVENTS  256           /* epoll events taken per wakeup */
@@ -386,25 +388,6 @@ worker_thread(void *arg)
 
 /* ---- sockets ---- */
 
-static int
-is_loopback(const struct sockaddr_storage *ss)
-{
-	static const unsigned char mapped[12] =
-	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		const unsigned char *a = in6->sin6_addr.s6_addr;
-		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
-		    (memcmp(a, mapped, 12) == 0 && a[12] == 127);
-	}
-	return 0;
-}
-
 /* A numeric loopback address only: this server is for local benchmarks. */
 static int
 resolve(const char *host, unsigned long port, struct sockaddr_storage *ss,
@@ -427,7 +410,7 @@ resolve(const char *host, unsigned long port, struct sockaddr_storage *ss,
 		    "IPv6 address\n", host);
 		return -1;
 	}
-	if (!is_loopback(ss)) {
+	if (!addr_is_loopback(ss)) {
 		fprintf(stderr, "linesvr-null: -b %s: not a loopback address "
 		    "(127.0.0.0/8, ::1)\n", host);
 		return -1;

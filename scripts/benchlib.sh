@@ -71,16 +71,31 @@ forget_pid() {
 	PIDS=("${keep_[@]+"${keep_[@]}"}")
 }
 
-# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL; reap it and forget it.
+# stop_pid PID [BOUND_S]: SIGTERM, up to BOUND_S (default 5) seconds, then SIGKILL; reap it and forget it.
 stop_pid() {
 	local p=$1
 	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	for _ in $(seq $((${2:-5} * 10))); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 	kill -KILL "$p" 2>/dev/null || true
 	wait "$p" 2>/dev/null || true
 	forget_pid "$p"
 }
-
+# bench_traps: on exit stop every server in PIDS, remove the policy-rc.d
+# file and the caller's $tmp directory, and keep the exit status.
+bench_traps() {
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+bench_cleanup() {
+	local st=$? p
+	trap - EXIT INT TERM
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do stop_pid "$p" 3; done
+	[ -z "$policy_rc" ] || rm -f "$policy_rc"
+	[ -z "${tmp:-}" ] || rm -rf "$tmp"
+	exit "$st"
+}
 # rss_kb PID: private memory (RssAnon) in kB; pages of a mapped file are page cache, not counted.
 rss_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo; }
 
@@ -117,21 +132,41 @@ linesvr_ini() {
 	} >"$ini"
 }
 
-# launch_linesvr INI LOG WHAT: start linesvr with INI on 127.0.0.1 port 0; set SPID and PORT from its "listening on" line.
-launch_linesvr() {
-	local ini=$1 log=$2 what=$3
+# sample_1m NAME: set F to the 1,000,000-line sample (~100-byte lines, seed
+# 1) and its index in $data, reused when $keepdir is set and both exist.
+sample_1m() {
+	F=$data/$1
+	if [ -n "$keepdir" ] && [ -s "$F" ] && [ -s "$F.lidx" ]; then
+		say "reusing $F"
+	else
+		say "generating $F (1,000,000 lines, seed 1) and its index"
+		"$B/linesvr-gendata" -n 1000000 -s 1 -o "$F"
+		"$B/linesvr-index" -q "$F"
+	fi
+}
+
+# launch LOG BOUND_S CMD...: run CMD in the background until its log says
+# "listening on 127.0.0.1:PORT" (at most BOUND_S seconds); set SPID and PORT.
+launch() {
+	local log=$1 bound=$2
+	shift 2
 	: >"$log"	# exists before the child opens it: no race with sed below
-	"$B/linesvr" -c "$ini" -p 0 -b 127.0.0.1 >>"$log" 2>&1 &
+	"$@" >>"$log" 2>&1 &
 	SPID=$!
 	PIDS+=("$SPID")
 	PORT=
-	for _ in $(seq 1000); do
+	for _ in $(seq $((bound * 100))); do
 		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" 2>/dev/null | head -n1 || true)
 		[ -n "$PORT" ] && break
 		kill -0 "$SPID" 2>/dev/null || break
 		sleep 0.01
 	done
-	[ -n "$PORT" ] || { cat "$log" >&2; die "$what did not start"; }
+	[ -n "$PORT" ] || { cat "$log" >&2; die "$1 did not start within $bound s"; }
+}
+
+# launch_linesvr INI LOG WHAT: start linesvr with INI on 127.0.0.1 port 0; set SPID and PORT.
+launch_linesvr() {
+	launch "$2" 10 "$B/linesvr" -c "$1" -p 0 -b 127.0.0.1
 }
 
 # start_kv NAME LOG CMD...: run CMD (@PORT@ replaced by a free port) in the background until it listens, up to 5 ports; set SPID and PORT.

@@ -74,22 +74,7 @@ fi
 
 # ---------------------------------------------------------------- cleanup
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/budget.XXXXXX")
-cleanup() {
-	local st=$? p
-	trap - EXIT INT TERM
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do
-		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	[ -z "$policy_rc" ] || rm -f "$policy_rc"
-	rm -rf "$tmp"
-	exit "$st"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 # ----------------------------------------------------------- dependencies
 need_cmd strace strace
@@ -102,14 +87,7 @@ build_bins
 
 # ------------------------------------------------------------------- data
 if [ -n "$keepdir" ]; then mkdir -p "$keepdir"; data=$(cd "$keepdir" && pwd); else data=$tmp; fi
-F=$data/budget-1m.txt
-if [ -n "$keepdir" ] && [ -s "$F" ] && [ -s "$F.lidx" ]; then
-	say "reusing $F"
-else
-	say "generating $F (1,000,000 lines, seed 1) and its index"
-	"$B/linesvr-gendata" -n 1000000 -s 1 -o "$F"
-	"$B/linesvr-index" -q "$F"
-fi
+sample_1m budget-1m.txt
 NLINES=$(wc -l <"$F")
 linesvr_ini "$tmp/linesvr.ini" "$F" "workers = 1" "drain_timeout = 1"
 
@@ -119,34 +97,6 @@ echo "bin,phase,connections,pipeline,name,value" >"$csv"
 raw() { echo "$BIN,$1,$CONNS,$2,$3,$4" >>"$csv"; }
 
 # ----------------------------------------------------------------- helpers
-# start_server LOG BOUND_S CMD...: run CMD in the background until its log
-# names the port (at most BOUND_S seconds); set SPID and PORT.
-start_server() {
-	local log=$1 bound=$2
-	shift 2
-	: >"$log"
-	"$@" >>"$log" 2>&1 &
-	SPID=$!
-	PIDS+=("$SPID")
-	PORT=
-	for _ in $(seq $((bound * 10))); do
-		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" 2>/dev/null | head -n1 || true)
-		[ -n "$PORT" ] && break
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$PORT" ] || { cat "$log" >&2; die "$1 did not start within $bound s"; }
-}
-
-# stop_server PID BOUND_S: SIGTERM, up to BOUND_S seconds, then SIGKILL.
-stop_server() {
-	local p=$1
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq $(($2 * 10))); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	forget_pid "$p"
-}
 
 # stats PORT: STATS into ST_REQ (requests_get), ST_HIT (cache_hits), ST_MISS (cache_misses).
 stats() {
@@ -194,7 +144,7 @@ declare -A M	# results by name, for the table
 
 # ------------------------------------------------------ 1. system calls
 say "strace: starting $BIN (workers = 1)"
-start_server "$tmp/linesvr.log" 10 "$BIN" -c "$tmp/linesvr.ini" -p 0 -b 127.0.0.1
+launch "$tmp/linesvr.log" 10 "$BIN" -c "$tmp/linesvr.ini" -p 0 -b 127.0.0.1
 L_PID=$SPID L_PORT=$PORT
 say "strace: pid $L_PID, 127.0.0.1:$L_PORT; warming the cache"
 warm "$L_PORT" warm-strace
@@ -253,12 +203,12 @@ strace_run() {
 }
 strace_run 1 "$N_S1"
 strace_run 16 "$N_S16"
-stop_server "$L_PID" 10
+stop_pid "$L_PID" 10
 
 # ------------------------------------------------------- 2. instructions
 say "callgrind: starting $BIN under valgrind --tool=callgrind --instr-atstart=no (up to 60 s)"
 CG=$tmp/callgrind.out
-start_server "$tmp/callgrind.log" 60 valgrind --tool=callgrind --instr-atstart=no \
+launch "$tmp/callgrind.log" 60 valgrind --tool=callgrind --instr-atstart=no \
     --callgrind-out-file="$CG" "$BIN" -c "$tmp/linesvr.ini" -p 0 -b 127.0.0.1
 V_PID=$SPID V_PORT=$PORT
 say "callgrind: pid $V_PID, 127.0.0.1:$V_PORT; warming the cache (uninstrumented)"
@@ -321,7 +271,7 @@ callgrind_run() {
 callgrind_run 16 "$N_C16"
 callgrind_run 1 "$N_C1"
 say "callgrind: stopping $V_PID"
-stop_server "$V_PID" 30
+stop_pid "$V_PID" 30
 
 # ---------------------------------------------------------------- report
 elapsed=$((SECONDS - t0))

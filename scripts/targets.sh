@@ -67,22 +67,7 @@ die() { say "$*"; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/targets.XXXXXX")
-cleanup() {
-	local st=$? p
-	trap - EXIT INT TERM
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do
-		for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	[ -z "$policy_rc" ] || rm -f "$policy_rc"
-	rm -rf "$tmp"
-	exit "$st"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 # ----------------------------------------------------------- dependencies
 need_cmd redis-server redis-server
@@ -93,14 +78,7 @@ build_bins
 
 # ------------------------------------------------------------------- data
 if [ -n "$keepdir" ]; then mkdir -p "$keepdir"; data=$(cd "$keepdir" && pwd); else data=$tmp; fi
-F=$data/targets-1m.txt
-if [ -n "$keepdir" ] && [ -s "$F" ] && [ -s "$F.lidx" ]; then
-	say "reusing $F"
-else
-	say "generating $F (1,000,000 lines, seed 1) and its index"
-	"$B/linesvr-gendata" -n 1000000 -s 1 -o "$F"
-	"$B/linesvr-index" -q "$F"
-fi
+sample_1m targets-1m.txt
 NLINES=$(wc -l <"$F")
 VF=$F	# the file linesvr's answers are verified against
 

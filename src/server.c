@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "conn.h"
 #include "log.h"
 #include "server.h"
@@ -402,26 +403,6 @@ drop_privileges(const char *user, char *err, size_t errlen)
 
 /* ---- accept ---- */
 
-static int
-is_loopback(const struct sockaddr_storage *ss)
-{
-	static const unsigned char mapped[12] =
-	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		const unsigned char *a = in6->sin6_addr.s6_addr;
-		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
-			return 1;
-		return memcmp(a, mapped, 12) == 0 && a[12] == 127;
-	}
-	return 0;
-}
-
 /* Over the limit: one ERR, and close without leaving a reset behind. */
 static void
 reject(struct worker *w, int fd)
@@ -472,7 +453,7 @@ accept_one(struct worker *w, int fd, const struct sockaddr_storage *ss)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_new(w, fd, is_loopback(ss));
+	conn_new(w, fd, addr_is_loopback(ss));
 }
 
 /* Accept up to n connections; returns -1 when out of descriptors. */

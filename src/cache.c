@@ -105,9 +105,9 @@ static void	 lru_unlink(struct link *);
 static void	 lru_push(struct shard *, struct link *);
 static uint64_t	 home(const struct cache *, const struct shard *, uint64_t);
 static uint64_t	 shard_probe(const struct cache *, const struct shard *,
-		    uint64_t);
+		    uint64_t, uint64_t);
 static struct page *shard_find(const struct cache *, struct shard *,
-		    uint64_t);
+		    uint64_t, uint64_t);
 static void	 shard_unhash(const struct cache *, struct shard *,
 		    const struct page *);
 static struct page *shard_evict(const struct cache *, struct shard *);
@@ -118,7 +118,7 @@ static struct page *shard_insert(const struct cache *, struct shard *,
 static int	 shard_init(struct shard *, uint64_t);
 static void	 shard_free(struct shard *);
 static int	 cache_fill(struct cache *, struct shard *, uint64_t,
-		    struct page *, size_t, uint64_t *, uint64_t *);
+		    uint64_t, struct page *, size_t, uint64_t *, uint64_t *);
 
 /*
  * Page numbers are consecutive integers: mix every bit into every other
@@ -159,18 +159,19 @@ lru_push(struct shard *s, struct link *l)
 	s->lru.next = l;
 }
 
-/* Where page no's probe starts; the low bits of the hash chose the shard. */
+/* Where a probe for hash h starts; the low bits of h chose the shard. */
 static uint64_t
-home(const struct cache *c, const struct shard *s, uint64_t no)
+home(const struct cache *c, const struct shard *s, uint64_t h)
 {
-	return (mix(no) >> c->sbits) & s->mask;
+	return (h >> c->sbits) & s->mask;
 }
 
-/* The slot holding page no, or the free slot that ends its probe. */
+/* The slot holding page no (h = mix(no)), or the free slot ending its probe. */
 static uint64_t
-shard_probe(const struct cache *c, const struct shard *s, uint64_t no)
+shard_probe(const struct cache *c, const struct shard *s, uint64_t h,
+    uint64_t no)
 {
-	uint64_t	i = home(c, s, no);
+	uint64_t	i = home(c, s, h);
 
 	while (s->table[i].page != NULL && s->table[i].no != no)
 		i = (i + 1) & s->mask;
@@ -178,9 +179,9 @@ shard_probe(const struct cache *c, const struct shard *s, uint64_t no)
 }
 
 static struct page *
-shard_find(const struct cache *c, struct shard *s, uint64_t no)
+shard_find(const struct cache *c, struct shard *s, uint64_t h, uint64_t no)
 {
-	return s->table[shard_probe(c, s, no)].page;
+	return s->table[shard_probe(c, s, h, no)].page;
 }
 
 /*
@@ -191,7 +192,7 @@ shard_find(const struct cache *c, struct shard *s, uint64_t no)
 static void
 shard_unhash(const struct cache *c, struct shard *s, const struct page *p)
 {
-	uint64_t	hole = shard_probe(c, s, p->no), j = hole, k;
+	uint64_t	hole = shard_probe(c, s, mix(p->no), p->no), j = hole, k;
 
 	for (;;) {
 		s->table[hole].page = NULL;
@@ -199,7 +200,7 @@ shard_unhash(const struct cache *c, struct shard *s, const struct page *p)
 			j = (j + 1) & s->mask;
 			if (s->table[j].page == NULL)
 				return;
-			k = home(c, s, s->table[j].no);
+			k = home(c, s, mix(s->table[j].no));
 			if (((j - k) & s->mask) >= ((j - hole) & s->mask))
 				break;
 		}
@@ -268,7 +269,7 @@ shard_insert(const struct cache *c, struct shard *s, struct page *p)
 	/* Other misses may have filled the shard while p was loading. */
 	if (s->pages >= s->cap)
 		victim = shard_evict(c, s);
-	i = shard_probe(c, s, p->no);
+	i = shard_probe(c, s, mix(p->no), p->no);
 	s->table[i].no = p->no;
 	s->table[i].page = p;
 	lru_push(s, &p->lru);
@@ -391,7 +392,7 @@ cache_prefetch(const struct cache *c, uint64_t page)
 	uint64_t		 h = mix(page);
 	const struct shard	*s = &c->shards[h & c->smask];
 
-	__builtin_prefetch(&s->table[home(c, s, page)]);
+	__builtin_prefetch(&s->table[home(c, s, h)]);
 #else
 	(void)c;
 	(void)page;
@@ -412,7 +413,7 @@ cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
 		return -1;
 	}
 	pthread_mutex_lock(&s->lock);
-	if ((p = shard_find(c, s, page)) != NULL) {
+	if ((p = shard_find(c, s, h, page)) != NULL) {
 		s->hits++;
 		if (s->lru.next != &p->lru) {
 			lru_unlink(&p->lru);
@@ -425,7 +426,7 @@ cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
 	s->misses++;
 	p = shard_take(c, s);
 	pthread_mutex_unlock(&s->lock);
-	return cache_fill(c, s, page, p, slot, a, b);
+	return cache_fill(c, s, h, page, p, slot, a, b);
 }
 
 /*
@@ -435,8 +436,8 @@ cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
  * bytes, so the answer is the same.
  */
 static int
-cache_fill(struct cache *c, struct shard *s, uint64_t page, struct page *p,
-    size_t slot, uint64_t *a, uint64_t *b)
+cache_fill(struct cache *c, struct shard *s, uint64_t h, uint64_t page,
+    struct page *p, size_t slot, uint64_t *a, uint64_t *b)
 {
 	struct page	*drop;
 	int		 saved;
@@ -457,7 +458,7 @@ cache_fill(struct cache *c, struct shard *s, uint64_t page, struct page *p,
 	read_slot(c, p->offs, slot, a, b);
 	p->no = page;
 	pthread_mutex_lock(&s->lock);
-	if (shard_find(c, s, page) != NULL)
+	if (shard_find(c, s, h, page) != NULL)
 		drop = shard_recycle(s, p);
 	else
 		drop = shard_insert(c, s, p);

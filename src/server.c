@@ -202,10 +202,11 @@ server_free(struct server *s)
 void
 server_prefetch(const struct server *s, uint64_t n)
 {
-	uint64_t page = (n - 1) >> s->page_shift;
+	uint64_t page;
 
 	if (n == 0 || n > s->lines)
 		return;
+	page = (n - 1) >> s->page_shift;
 	cache_prefetch(s->cache, page);
 	/* Misses are likely: the page will be copied from the mapping. */
 	if (s->prefetch_index)

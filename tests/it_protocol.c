@@ -164,8 +164,21 @@ t_stats(void **state)
 	    "cache_capacity_bytes", "index_errors", NULL };
 	int fd = srv_connect(s);
 	size_t len;
-	char *all, *p;
+	char *all, *p, buf[4096];
+	long long deadline = now_ms() + 5000;
 
+	/*
+	 * Earlier tests' connections are torn down when the server reads
+	 * their EOF, which may not have happened yet (a slow sanitizer build,
+	 * another worker): wait, bounded, until this is the only one.
+	 */
+	for (;;) {
+		srv_read_stats(fd, buf, sizeof(buf));
+		if (stat_value(buf, "connections_current") == 1 ||
+		    now_ms() > deadline)
+			break;
+		nap_ms(10);
+	}
 	send_str(fd, "GET 1\r\nGET 3\r\nGET 9\r\nSTATS\r\nQUIT\r\n");
 	all = recv_all(fd, &len);
 	close(fd);

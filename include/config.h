@@ -37,6 +37,8 @@ struct config {
 	char index_path[CONFIG_PATH_MAX]; /* "" = FILE.lidx */
 	unsigned lines_per_page;        /* power of two, 1-1,048,576; 4096 */
 	enum build_policy build;        /* auto */
+	int line_checksums;             /* 1: a CRC-32C of every line, checked
+	                                   before it is sent; yes */
 
 	/* [cache] */
 	uint64_t cache_size;            /* bytes of index pages; 256M */

@@ -6,6 +6,7 @@
 #ifndef LINESVR_LOG_H
 #define LINESVR_LOG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -24,6 +25,19 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 /* Written whatever the level: the startup line tests and scripts wait for. */
 void log_always(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * A message that can repeat fast (out of descriptors, a bad page asked for
+ * by every client): at most one line per LOG_LIMIT_S seconds, which says
+ * how many like it were left out. Zero-initialise; shared by threads.
+ */
+#define LOG_LIMIT_S 10
+struct log_limit {
+	_Atomic long long next_s;       /* monotonic second of the next line */
+	_Atomic unsigned long long skipped;
+};
+void log_limited(struct log_limit *l, enum log_level level, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

@@ -1,8 +1,9 @@
 /*
  * server: listeners, worker threads and their event loops, accept, limits,
- * signals, shutdown and STATS. Each worker owns a libev loop, a listening
- * socket (SO_REUSEPORT spreads connections over them) and the connections
- * it accepted; the text, the index and the page cache are shared.
+ * signals, shutdown, STATS, and the files that change. Each worker owns a
+ * libev loop, a listening socket (SO_REUSEPORT spreads connections over
+ * them) and the connections it accepted; the store (text, index, page
+ * cache) is shared, and replaced as a whole when the files were re-indexed.
  */
 #ifndef LINESVR_SERVER_H
 #define LINESVR_SERVER_H
@@ -12,21 +13,24 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
-#include "cache.h"
 #include "config.h"
-#include "index.h"
-#include "text.h"
+#include "store.h"
+#include "watch.h"
 
 #define RBUF_MIN        (16 * 1024)  /* bytes read per event (at least max_request) */
 #define OBUF_SIZE       (256 * 1024) /* a worker's buffer for coalescing answers */
 #define LINE_INLINE_MAX (16 * 1024)  /* longer lines are streamed with sendfile */
-#define STREAM_CHUNK    (1024 * 1024)/* bytes per sendfile call */
+#define STREAM_CHUNK    (64 * 1024)  /* bytes of a long line per write */
 #define ACCEPTS_PER_EVENT 64         /* accepts per listener wakeup */
 #define ACCEPT_PAUSE_S  0.1          /* listener pause when out of descriptors */
 #define LINGER_S        2.0          /* wait for the peer's FIN after QUIT */
 #define FD_RESERVE      32           /* descriptors kept for files, listeners */
 #define GET_BATCH       16           /* GETs looked up before any is copied */
+#define QUIET_S         1.0          /* a changed file must rest this long
+                                        before it is re-indexed */
+#define REINDEX_RETRY_S 5.0          /* after a failed re-index */
 
 struct conn;
 
@@ -51,8 +55,7 @@ stat_bump(_Atomic uint64_t *counter)
 
 /* A GET looked up, its line being prefetched, its answer not yet written. */
 struct pending_get {
-	uint64_t n;
-	uint64_t off, len;        /* where the line is, when ok */
+	struct store_line line;   /* where the line is, when ok */
 	int ok;                   /* 0: the answer is ERR */
 };
 
@@ -65,6 +68,8 @@ struct worker {
 	ev_io accept_w;
 	ev_timer accept_pause;
 	ev_async wake;            /* the server is shutting down */
+	ev_async refresh;         /* a new store was published */
+	struct store *store;      /* the store it answers from (a reference) */
 	ev_timer idle_w;          /* sweeps `active` */
 	ev_timer linger_w;        /* sweeps `linger` */
 	ev_timer drain_w;         /* drain_timeout after shutdown */
@@ -84,15 +89,9 @@ struct worker {
 
 struct server {
 	const struct config *cfg;
-	struct text text;
-	struct index idx;
-	struct text idx_file;     /* idx's file, mapped for cache misses */
-	struct cache *cache;
-	uint64_t lines;
-	unsigned page_shift;      /* log2(lines_per_page) */
-	uint64_t slot_mask;       /* lines_per_page - 1 */
-	int no_final_lf;          /* the last line is served with an LF added */
-	int prefetch_index;       /* the cache cannot hold the whole index */
+	struct store *_Atomic store; /* the current store (a reference) */
+	pthread_mutex_t store_lock;  /* held to take a reference to it */
+	struct store_counters ctr;
 	unsigned max_connections; /* after the RLIMIT_NOFILE cap */
 	unsigned nworkers;
 	struct worker *workers;
@@ -100,17 +99,26 @@ struct server {
 	_Atomic unsigned conns_current;
 	_Atomic uint64_t conns_total;
 	_Atomic uint64_t conns_rejected;
-	_Atomic uint64_t index_errors;
 	_Atomic int stopping;
 	time_t started;
 	struct ev_loop *main_loop;
 	ev_async stop_req;
 	ev_signal sig_term, sig_int, sig_hup;
+	/* Files that change (main thread only, but for the builder). */
+	struct watch watch;
+	ev_tstamp quiet_since;    /* last time the changed files moved */
+	struct stat last_seen;    /* what the text path named at the last look */
+	ev_tstamp next_build;     /* no re-index before (after a failure) */
+	int building;
+	pthread_t builder;
+	ev_async built;           /* the builder finished */
+	struct store *built_store;/* its result, NULL on failure */
+	char built_err[512];
 };
 
 /*
- * Open the text file and its index (building it when build = auto and it
- * is missing or stale), and create the page cache. 0, or -1 with err set.
+ * Open the store: the text file and its index (building it when build =
+ * auto and it is missing or stale), and the page cache. 0, or -1 with err.
  */
 int server_init(struct server *s, const struct config *cfg, char *err,
     size_t errlen);
@@ -126,10 +134,23 @@ void server_request_stop(struct server *s);
 
 void server_free(struct server *s);
 
-/* The STATS answer (OK, name value lines, END) into buf; its length. */
-size_t server_stats(struct server *s, char *buf, size_t cap);
+/* The STATS answer (OK, name value lines, END) about st into buf; its
+ * length. */
+size_t server_stats(struct server *s, const struct store *st, char *buf,
+    size_t cap);
 
-/* Start fetching what looking up line n will read (n is unchecked). */
-void server_prefetch(const struct server *s, uint64_t n);
+/* Take a reference to the server's current store in place of w's. */
+void worker_refresh(struct worker *w);
+
+/* The store a worker answers from: the server's current one. One atomic
+ * load per call; the switch itself is rare. */
+static inline struct store *
+worker_store(struct worker *w)
+{
+	if (w->store != atomic_load_explicit(&w->srv->store,
+	    memory_order_acquire))
+		worker_refresh(w);
+	return w->store;
+}
 
 #endif

@@ -178,6 +178,8 @@ static const struct key keys[] = {
 	    .off = FIELD(lines_per_page), .lo = 1, .hi = 1048576,
 	    .range = "1-1048576" },
 	WORD_KEY("index", "build", build_words, store_build),
+	{ .section = "index", .name = "line_checksums", .kind = KEY_BOOL,
+	    .off = FIELD(line_checksums) },
 
 	SIZE_KEY("cache", "size", cache_size, 1, UINT64_MAX,
 	    "(must be at least 1)"),
@@ -224,6 +226,7 @@ config_defaults(struct config *cfg)
 	cfg->map_max = config_default_map_max();
 	cfg->lines_per_page = 4096;
 	cfg->build = BUILD_AUTO;
+	cfg->line_checksums = 1;
 	cfg->cache_size = (uint64_t)256 << 20;
 	cfg->log_level = LOG_INFO;
 	snprintf(cfg->log_file, sizeof(cfg->log_file), "%s", "-");

@@ -15,13 +15,13 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <linux/sockios.h>
 #include <unistd.h>
 
 #include "conn.h"
+#include "crc32c.h"
 #include "log.h"
 #include "proto.h"
 
@@ -54,6 +54,7 @@ void
 conn_list_touch(struct conn_list *l, struct conn *c, ev_tstamp now)
 {
 	c->last = now;
+	c->flags &= ~C_IDLE_CHECK;
 	if (l->tail == c)
 		return;
 	if (c->prev != NULL || l->head == c)
@@ -103,6 +104,8 @@ conn_close(struct conn *c, const char *why)
 	close(c->fd);
 	free(c->in);
 	free(c->out);
+	free(c->stream_buf);
+	store_release(c->stream_store);
 	free(c);
 	w->nconns--;
 	atomic_fetch_sub(&w->srv->conns_current, 1);
@@ -123,8 +126,21 @@ kernel_queued(int fd, unsigned long which)
 int
 conn_busy_writing(const struct conn *c)
 {
-	return c->out_len > c->out_off || c->stream_left > 0 ||
+	return c->out_len > c->out_off || c->stream_store != NULL ||
 	    kernel_queued(c->fd, SIOCOUTQ) > 0;
+}
+
+int
+conn_recheck_input(struct conn *c)
+{
+	if (c->flags & (C_IDLE_CHECK | C_LINGER))
+		return 0; /* had its chance: trickled bytes, no request */
+	if ((c->in_len == 0 || memchr(c->in, '\n', c->in_len) == NULL) &&
+	    kernel_queued(c->fd, SIOCINQ) <= 0)
+		return 0;
+	c->flags |= C_IDLE_CHECK;
+	ev_feed_event(c->w->loop, &c->rw, EV_READ);
+	return 1;
 }
 
 /*
@@ -284,36 +300,90 @@ answer_err(struct conn *c)
 
 /* ---- requests ---- */
 
-/* A line too long to copy: "OK", then the text by sendfile from on_write. */
+/*
+ * A line too long to copy into the output buffer: "OK", then the line a
+ * chunk at a time from on_write, each chunk copied, checked for an early
+ * LF and added to the line's checksum before it is written. The last
+ * chunk goes out only once the whole line matched its checksum; a line
+ * that fails part-way has its connection closed, so the client sees a
+ * cut answer, never a wrong line presented as whole.
+ */
 static void
-start_stream(struct conn *c, uint64_t off, uint64_t len, int add_lf)
+start_stream(struct conn *c, struct store *st, const struct store_line *l)
 {
-	const struct text *t = &c->w->srv->text;
-
-	/* The line must still end (or the file must still end) where the
-	 * index says; otherwise the text changed and the answer is ERR. */
-	if ((off > 0 && text_byte(t, off - 1) != '\n') ||
-	    (!add_lf && text_byte(t, off + len - 1) != '\n') ||
-	    (add_lf && text_byte(t, off + len - 1) < 0)) {
-		log_warn("line at offset %llu no longer matches the index",
-		    (unsigned long long)off);
+	/* The line must start after an LF, or the text changed. */
+	if (l->off > 0 && text_byte(&st->text, l->off - 1) != '\n') {
+		store_line_bad(st, l, "does not start where the index says");
+		answer_err(c);
+		return;
+	}
+	if ((c->stream_buf = malloc(STREAM_CHUNK + 1)) == NULL) {
+		log_warn("out of memory for a long line");
 		answer_err(c);
 		return;
 	}
 	answer(c, "OK\r\n", 4);
-	c->stream_off = off;
-	c->stream_left = len;
-	c->stream_nl = add_lf;
+	store_hold(st);
+	c->stream_store = st;
+	c->stream_line = *l;
+	c->stream_off = l->off;
+	c->stream_left = l->len;
+	c->stream_crc = 0;
+	c->stream_pos = c->stream_len = 0;
 	stat_bump(&c->w->st.requests_get);
+}
+
+static void
+end_stream(struct conn *c)
+{
+	free(c->stream_buf);
+	c->stream_buf = NULL;
+	store_release(c->stream_store);
+	c->stream_store = NULL;
+}
+
+/* The next chunk of the line into stream_buf, checked; -1: do not send. */
+static int
+stream_fill(struct conn *c)
+{
+	struct store *st = c->stream_store;
+	const struct store_line *l = &c->stream_line;
+	size_t n = c->stream_left > STREAM_CHUNK ? STREAM_CHUNK :
+	    (size_t)c->stream_left;
+	int last = n == c->stream_left;
+	char *p = c->stream_buf;
+
+	if (text_copy(&st->text, p, c->stream_off, n) < 0) {
+		store_line_bad(st, l, "is cut short (the file shrank)");
+		return -1;
+	}
+	c->stream_crc = crc32c(c->stream_crc, p, n);
+	if (memchr(p, '\n', n - (last && !l->add_lf)) != NULL ||
+	    (last && !l->add_lf && p[n - 1] != '\n')) {
+		store_line_bad(st, l, "has an LF where the index has none");
+		return -1;
+	}
+	if (last && st->line_crc && c->stream_crc != l->crc) {
+		store_line_bad(st, l, "failed its checksum");
+		return -1;
+	}
+	if (last && l->add_lf)
+		p[n++] = '\n';
+	c->stream_off += n - (last && l->add_lf);
+	c->stream_left -= n - (last && l->add_lf);
+	c->stream_pos = 0;
+	c->stream_len = n;
+	return 0;
 }
 
 /* Write the answer to a GET looked up by queue_get. */
 static void
 emit_get(struct conn *c, const struct pending_get *g)
 {
-	struct server *s = c->w->srv;
-	uint64_t a = g->off, len = g->len;
-	int add_lf = g->n == s->lines && s->no_final_lf, in_obuf;
+	struct store *st = c->w->store;
+	const struct store_line *l = &g->line;
+	uint64_t a = l->off, len = l->len;
+	int in_obuf;
 	char *p;
 
 	if (!g->ok) {
@@ -321,7 +391,7 @@ emit_get(struct conn *c, const struct pending_get *g)
 		return;
 	}
 	if (len > LINE_INLINE_MAX) {
-		start_stream(c, a, len, add_lf);
+		start_stream(c, st, l);
 		return;
 	}
 	if ((p = out_reserve(c, 4 + len + 1, &in_obuf)) == NULL) {
@@ -330,22 +400,26 @@ emit_get(struct conn *c, const struct pending_get *g)
 	}
 	/*
 	 * Copy from one byte before the line, landing that byte where the LF
-	 * of "OK\r\n" goes: it must be an LF, as must the line's last byte,
-	 * or the file changed under the index. One guarded copy checks both.
+	 * of "OK\r\n" goes: it must be an LF, or the line does not start
+	 * where the index says. Then the line itself is checked where it
+	 * landed: one LF, at its end, and its checksum.
 	 */
 	if (a == 0)
 		p[3] = '\n';
-	if (text_copy(&s->text, p + 3 + (a == 0), a - (a > 0), len + (a > 0))
-	    < 0 || p[3] != '\n' || (!add_lf && p[3 + len] != '\n')) {
-		log_warn("line %llu: the text file no longer matches the index",
-		    (unsigned long long)g->n);
+	if (text_copy(&st->text, p + 3 + (a == 0), a - (a > 0), len + (a > 0))
+	    < 0 || p[3] != '\n') {
+		store_line_bad(st, l, "does not start where the index says");
+		answer_err(c);
+		return;
+	}
+	if (store_check_line(st, l, p + 4) < 0) {
 		answer_err(c);
 		return;
 	}
 	memcpy(p, "OK\r", 3);
-	if (add_lf)
+	if (l->add_lf)
 		p[4 + len] = '\n';
-	out_commit(c, 4 + len + (size_t)add_lf, in_obuf);
+	out_commit(c, 4 + len + (size_t)l->add_lf, in_obuf);
 	stat_bump(&c->w->st.requests_get);
 }
 
@@ -372,21 +446,16 @@ static void
 queue_get(struct conn *c, uint64_t n)
 {
 	struct worker *w = c->w;
-	struct server *s = w->srv;
 	struct pending_get *g = &w->batch[w->nbatch++];
-	uint64_t a = 0, b = 0;
 
-	g->n = n;
-	g->ok = n != 0 && n <= s->lines &&
-	    cache_lookup(s->cache, (n - 1) >> s->page_shift,
-	    (size_t)((n - 1) & s->slot_mask), &a, &b) == 0;
-	g->off = a;
-	g->len = b - a;
-	if (g->ok)
-		text_prefetch(&s->text, a, b - a);
-	w->batch_bytes += g->len + 5;
-	if (w->nbatch == GET_BATCH || g->len > LINE_INLINE_MAX ||
-	    owed(c) + w->batch_bytes >= s->cfg->max_output)
+	g->ok = store_lookup(w->store, n, &g->line) == 0;
+	if (!g->ok)
+		g->line.len = 0;
+	else
+		text_prefetch(&w->store->text, g->line.off, g->line.len);
+	w->batch_bytes += g->line.len + 5;
+	if (w->nbatch == GET_BATCH || g->line.len > LINE_INLINE_MAX ||
+	    owed(c) + w->batch_bytes >= w->srv->cfg->max_output)
 		flush_gets(c);
 }
 
@@ -431,7 +500,8 @@ handle(struct conn *c, const struct request *req)
 		server_request_stop(c->w->srv);
 		break;
 	case REQ_STATS:
-		answer(c, buf, server_stats(c->w->srv, buf, sizeof(buf)));
+		answer(c, buf, server_stats(c->w->srv, c->w->store, buf,
+		    sizeof(buf)));
 		break;
 	case REQ_BAD:
 		answer_err(c);
@@ -460,7 +530,7 @@ keep_input(struct conn *c, const char *p, size_t n)
 static int
 may_parse(const struct conn *c)
 {
-	return !(c->flags & (C_CLOSE_AFTER | C_BROKEN)) && c->stream_left == 0 &&
+	return !(c->flags & (C_CLOSE_AFTER | C_BROKEN)) && c->stream_store == NULL &&
 	    owed(c) < c->w->srv->cfg->max_output;
 }
 
@@ -482,6 +552,7 @@ parse_ahead(const struct conn *c, const char *buf, size_t pos, size_t len,
     struct parsed *out)
 {
 	const struct server *s = c->w->srv;
+	const struct store *st = c->w->store;
 	unsigned k = 0;
 
 	while (k < GET_BATCH && pos < len) {
@@ -492,7 +563,7 @@ parse_ahead(const struct conn *c, const char *buf, size_t pos, size_t len,
 		if (q->r != PROTO_REQUEST)
 			break;
 		if (q->req.type == REQ_GET)
-			server_prefetch(s, q->req.n);
+			store_prefetch(st, q->req.n);
 		pos += q->used;
 	}
 	return k;
@@ -535,7 +606,7 @@ process(struct conn *c, char *buf, size_t len)
 		/* Out of budget with answers still in the worker's buffer: the
 		 * socket may take them now and free the budget. */
 		if (pos < len && w->olen > 0 && !may_parse(c) &&
-		    c->stream_left == 0 && !(c->flags & C_CLOSE_AFTER)) {
+		    c->stream_store == NULL && !(c->flags & C_CLOSE_AFTER)) {
 			flush_obuf(c);
 			if (may_parse(c))
 				continue;
@@ -574,6 +645,7 @@ on_read(EV_P_ ev_io *io, int revents)
 		read_linger(c);
 		return;
 	}
+	(void)worker_store(w);
 	if (len > 0)
 		memcpy(w->rbuf, c->in, len);
 	if (len < w->rbuf_size && !(c->flags & (C_PEER_EOF | C_NO_INPUT))) {
@@ -600,7 +672,6 @@ on_read(EV_P_ ev_io *io, int revents)
 static int
 write_pending(struct conn *c)
 {
-	const struct text *t = &c->w->srv->text;
 	ssize_t n;
 
 	for (;;) {
@@ -613,21 +684,17 @@ write_pending(struct conn *c)
 			if (c->out_off < c->out_len)
 				return 0;
 			c->out_off = c->out_len = 0;
-		} else if (c->stream_left > 0) {
-			off_t off = (off_t)c->stream_off;
-			n = sendfile(c->fd, t->fd, &off, c->stream_left >
-			    STREAM_CHUNK ? STREAM_CHUNK : (size_t)c->stream_left);
+		} else if (c->stream_pos < c->stream_len) {
+			n = write(c->fd, c->stream_buf + c->stream_pos,
+			    c->stream_len - c->stream_pos);
 			if (n < 0)
 				return errno == EAGAIN || errno == EINTR ? 0 : -1;
-			if (n == 0)
-				return -1; /* the file shrank: never half a line */
-			c->stream_off += (uint64_t)n;
-			c->stream_left -= (uint64_t)n;
-			if (c->stream_left == 0 && c->stream_nl) {
-				if (out_grow(c, 1) < 0)
-					return -1;
-				c->out[c->out_len++] = '\n';
-			}
+			c->stream_pos += (size_t)n;
+		} else if (c->stream_left > 0) {
+			if (stream_fill(c) < 0)
+				return -1;
+		} else if (c->stream_store != NULL) {
+			end_stream(c);
 		} else {
 			return 1;
 		}

@@ -121,3 +121,33 @@ log_always(const char *fmt, ...)
 	log_write(LOG_INFO, fmt, ap);
 	va_end(ap);
 }
+
+void
+log_limited(struct log_limit *l, enum log_level level, const char *fmt, ...)
+{
+	char msg[900];
+	struct timespec ts;
+	unsigned long long skipped;
+	long long next;
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	next = atomic_load(&l->next_s);
+	/* One thread per interval wins the exchange and writes the line. */
+	if ((long long)ts.tv_sec < next || !atomic_compare_exchange_strong(
+	    &l->next_s, &next, (long long)ts.tv_sec + LOG_LIMIT_S)) {
+		atomic_fetch_add(&l->skipped, 1);
+		return;
+	}
+	skipped = atomic_exchange(&l->skipped, 0);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (skipped > 0)
+		log_msg(level, "%s (and %llu more like it in the last %d s)",
+		    msg, skipped, LOG_LIMIT_S);
+	else
+		log_msg(level, "%s", msg);
+}

@@ -217,8 +217,8 @@ check_only(const struct config *cfg)
 		snprintf(path, sizeof(path), "%s", cfg->index_path);
 	else
 		index_default_path(cfg->file, path, sizeof(path));
-	st = index_open(&idx, path, text.fd, cfg->lines_per_page, err,
-	    sizeof(err));
+	st = index_open(&idx, path, text.fd, cfg->lines_per_page,
+	    cfg->line_checksums, err, sizeof(err));
 	text_close(&text);
 	if (st == INDEX_OK) {
 		printf("linesvr: ok: %s, %llu lines, index %s\n", cfg->file,
@@ -281,6 +281,8 @@ main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	catch_early_signals();
+	/* An index larger than RLIMIT_FSIZE: EFBIG, reported, not a kill. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (server_init(&srv, &cfg, err, sizeof(err)) < 0 ||
 	    server_listen(&srv, err, sizeof(err)) < 0 || stop_early) {
 		if (stop_early)

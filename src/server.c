@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,155 +28,21 @@
 #define WORKER_OF(ptr, field) \
 	((struct worker *)(void *)((char *)(ptr) - offsetof(struct worker, field)))
 
-/* ---- text, index, cache ---- */
-
-/* A corrupt page, recomputed from the text and encoded like the rest. */
-static int
-rebuild_page(struct server *s, uint64_t page, void *body)
-{
-	uint64_t *offs = malloc(((size_t)s->idx.h.lines_per_page + 1) *
-	    sizeof(*offs));
-	char err[512];
-	int rc = -1;
-
-	if (offs == NULL)
-		log_error("out of memory rebuilding page %llu",
-		    (unsigned long long)page);
-	else if (index_rebuild_page(&s->idx, s->text.fd, page, offs, err,
-	    sizeof(err)) != INDEX_OK)
-		log_error("%s", err);
-	else if (index_encode_body(&s->idx.h, offs, body) < 0)
-		log_error("page %llu: the text no longer fits its index",
-		    (unsigned long long)page);
-	else
-		rc = 0;
-	free(offs);
-	return rc;
-}
-
-/*
- * Fetch page's body and trailer: copied from the index's mapping, which
- * costs no system call, or read with one preadv when it is not mapped.
- */
-static enum index_status
-fetch_body(const struct server *s, uint64_t page, uint64_t *body, char *err,
-    size_t errlen)
-{
-	uint64_t off = index_page_offset(&s->idx, page);
-	size_t n = index_body_bytes(&s->idx);
-	unsigned char trailer[8];
-
-	if (s->idx_file.map == NULL)
-		return index_read_body(&s->idx, page, body, err, errlen);
-	if (text_copy(&s->idx_file, body, off, n) < 0 ||
-	    text_copy(&s->idx_file, trailer, off + n, sizeof(trailer)) < 0) {
-		snprintf(err, errlen, "%.400s: reading page %llu: file cut short",
-		    s->idx.path, (unsigned long long)page);
-		return INDEX_ERR_IO;
-	}
-	return index_check_body(&s->idx, page, body, trailer, err, errlen);
-}
-
-/*
- * The cache's loader: fetch and verify a page body, rebuild it if corrupt.
- * The cache keeps bodies as stored (4 bytes a line in a compact index),
- * which doubles what a given cache.size holds against decoded offsets.
- */
-static int
-load_page(void *arg, uint64_t page, uint64_t *body)
-{
-	struct server *s = arg;
-	char err[512];
-
-	if (fetch_body(s, page, body, err, sizeof(err)) == INDEX_OK)
-		return 0;
-	atomic_fetch_add(&s->index_errors, 1);
-	log_warn("%s; rebuilding the page from the text file", err);
-	return rebuild_page(s, page, body);
-}
-
-static void
-read_slot(void *arg, const uint64_t *body, size_t slot, uint64_t *a,
-    uint64_t *b)
-{
-	const struct server *s = arg;
-
-	index_body_slot(&s->idx.h, body, slot, a, b);
-}
-
-static enum index_status
-open_index(struct server *s, const char *path, char *err, size_t errlen)
-{
-	return index_open(&s->idx, path, s->text.fd, s->cfg->lines_per_page,
-	    err, errlen);
-}
-
-/* Open the index, building it first when allowed and needed. */
-static int
-prepare_index(struct server *s, const char *path, char *err, size_t errlen)
-{
-	char why[512];
-	struct index_summary sum;
-	enum index_status st = open_index(s, path, why, sizeof(why));
-
-	if (st == INDEX_OK)
-		return 0;
-	if (st == INDEX_ERR_IO) {
-		snprintf(err, errlen, "%s", why);
-		return -1;
-	}
-	if (s->cfg->build == BUILD_NEVER) {
-		snprintf(err, errlen, "index unusable (build = never): %s", why);
-		return -1;
-	}
-	log_info("building index %s: %s", path, why);
-	if (index_build(s->cfg->file, path, s->cfg->lines_per_page, NULL, NULL,
-	    &sum, err, errlen) != INDEX_OK)
-		return -1;
-	log_info("index built: %llu lines in %.2f s",
-	    (unsigned long long)sum.lines, sum.seconds);
-	return open_index(s, path, err, errlen) == INDEX_OK ? 0 : -1;
-}
+/* ---- the store ---- */
 
 int
 server_init(struct server *s, const struct config *cfg, char *err,
     size_t errlen)
 {
-	char path[CONFIG_PATH_MAX + 8];
-	unsigned m = cfg->lines_per_page;
+	struct store *st;
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
-	s->idx.fd = -1;
-	s->idx_file.fd = -1;
 	s->started = time(NULL);
-	if (text_open(&s->text, cfg->file, cfg->map_max, err, errlen) < 0)
+	pthread_mutex_init(&s->store_lock, NULL);
+	if ((st = store_open(cfg, &s->ctr, 0, 0, err, errlen)) == NULL)
 		return -1;
-	if (cfg->index_path[0] != '\0')
-		snprintf(path, sizeof(path), "%s", cfg->index_path);
-	else if (index_default_path(cfg->file, path, sizeof(path)) < 0) {
-		snprintf(err, errlen, "%s: path too long", cfg->file);
-		return -1;
-	}
-	if (prepare_index(s, path, err, errlen) < 0 ||
-	    text_open_fd(&s->idx_file, s->idx.fd, s->idx.path, cfg->map_max,
-	    err, errlen) < 0)
-		return -1;
-	s->lines = s->idx.h.lines;
-	s->no_final_lf = (s->idx.h.flags & INDEX_FLAG_NO_FINAL_LF) != 0;
-	s->slot_mask = m - 1;
-	while ((1u << s->page_shift) < m)
-		s->page_shift++;
-	s->cache = cache_new(cfg->cache_size,
-	    (index_body_bytes(&s->idx) + 7) / 8, load_page, s);
-	if (s->cache == NULL) {
-		snprintf(err, errlen, "cannot create a page cache of %llu bytes",
-		    (unsigned long long)cfg->cache_size);
-		return -1;
-	}
-	cache_set_reader(s->cache, read_slot, m);
-	s->prefetch_index = s->idx_file.map != NULL &&
-	    s->idx.h.pages > cfg->cache_size / index_body_bytes(&s->idx);
+	atomic_store(&s->store, st);
 	text_install_guard();
 	return 0;
 }
@@ -191,27 +58,25 @@ server_free(struct server *s)
 			ev_loop_destroy(w->loop);
 		free(w->rbuf);
 		free(w->obuf);
+		store_release(w->store);
 	}
 	free(s->workers);
-	cache_free(s->cache);
-	index_close(&s->idx);
-	text_close(&s->idx_file);
-	text_close(&s->text);
+	store_release(atomic_load(&s->store));
+	pthread_mutex_destroy(&s->store_lock);
 }
 
 void
-server_prefetch(const struct server *s, uint64_t n)
+worker_refresh(struct worker *w)
 {
-	uint64_t page;
+	struct server *s = w->srv;
+	struct store *old = w->store;
 
-	if (n == 0 || n > s->lines)
-		return;
-	page = (n - 1) >> s->page_shift;
-	cache_prefetch(s->cache, page);
-	/* Misses are likely: the page will be copied from the mapping. */
-	if (s->prefetch_index)
-		text_prefetch(&s->idx_file, index_page_offset(&s->idx, page),
-		    index_body_bytes(&s->idx));
+	/* Under the lock, the current store cannot be released under us. */
+	pthread_mutex_lock(&s->store_lock);
+	w->store = atomic_load(&s->store);
+	store_hold(w->store);
+	pthread_mutex_unlock(&s->store_lock);
+	store_release(old);
 }
 
 /* ---- listening ---- */
@@ -421,11 +286,13 @@ reject(struct worker *w, int fd)
 	close(fd);
 }
 
+static struct log_limit emfile_limit;
+
 static void
 accept_pause(struct worker *w)
 {
-	log_warn("out of file descriptors: pausing accept for %.1f s",
-	    ACCEPT_PAUSE_S);
+	log_limited(&emfile_limit, LOG_WARN, "out of file descriptors: "
+	    "pausing accept for %.1f s", ACCEPT_PAUSE_S);
 	ev_io_stop(w->loop, &w->accept_w);
 	ev_timer_set(&w->accept_pause, ACCEPT_PAUSE_S, 0);
 	ev_timer_start(w->loop, &w->accept_pause);
@@ -511,12 +378,16 @@ sweep(struct worker *w, struct conn_list *l, ev_timer *t, double timeout)
 	while ((c = l->head) != NULL && c->last + timeout <= now) {
 		if (l == &w->active && conn_busy_writing(c))
 			conn_list_touch(l, c, now); /* not idle */
+		else if (l == &w->active && conn_recheck_input(c))
+			break; /* a read comes first; swept again after it */
 		else
 			conn_close(c, "timed out");
 		if (l->head == c)
 			break;
 	}
 	t->repeat = l->head != NULL ? l->head->last + timeout - now : timeout;
+	if (l->head != NULL && (l->head->flags & C_IDLE_CHECK))
+		t->repeat = 0; /* right after the read it asked for */
 	if (t->repeat < 0.001)
 		t->repeat = 0.001;
 	ev_timer_again(w->loop, t);
@@ -598,6 +469,16 @@ on_wake(EV_P_ ev_async *a, int revents)
 
 /* ---- workers ---- */
 
+static void
+on_refresh(EV_P_ ev_async *a, int revents)
+{
+	struct worker *w = WORKER_OF(a, refresh);
+
+	(void)loop;
+	(void)revents;
+	(void)worker_store(w);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -625,16 +506,179 @@ worker_init(struct server *s, struct worker *w, unsigned id)
 	ev_init(&w->accept_pause, on_accept_resume);
 	ev_async_init(&w->wake, on_wake);
 	ev_async_start(w->loop, &w->wake);
+	ev_async_init(&w->refresh, on_refresh);
+	ev_async_start(w->loop, &w->refresh);
+	worker_refresh(w);
 	ev_init(&w->drain_w, on_drain_timeout);
 	ev_init(&w->linger_w, on_linger);
 	w->linger_w.repeat = LINGER_S;
 	ev_timer_again(w->loop, &w->linger_w);
 	ev_init(&w->idle_w, on_idle);
+	/*
+	 * libev runs higher priorities first among the watchers pending in
+	 * one loop iteration. After a stall (SIGSTOP, a slow disk), input
+	 * that arrived in time and the expired idle timer are pending
+	 * together: the reads must come first, or a connection whose request
+	 * waits in the kernel would be closed as idle.
+	 */
+	ev_set_priority(&w->idle_w, EV_MINPRI);
 	if (s->cfg->idle_timeout > 0) {
 		w->idle_w.repeat = s->cfg->idle_timeout;
 		ev_timer_again(w->loop, &w->idle_w);
 	}
 	return 0;
+}
+
+/* ---- files that change (main thread) ---- */
+
+/* Log and count a change once; from then on every GET of st is ERR. */
+static void
+mark_changed(struct server *s, struct store *st, const char *why)
+{
+	if (atomic_exchange(&st->changed, 1))
+		return;
+	atomic_fetch_add(&s->ctr.file_changes, 1);
+	log_warn("%s: answering ERR to every GET %s", why,
+	    s->cfg->build == BUILD_AUTO ? "until it is re-indexed" :
+	    "until restart (build = never)");
+	s->quiet_since = ev_now(s->main_loop);
+}
+
+/*
+ * The builder thread: a whole new store, its index built from the text as
+ * it is now. Its pages are never the old index's: a changed or damaged
+ * index is not to be trusted, even where its header still checks out.
+ */
+static void *
+builder_main(void *arg)
+{
+	struct server *s = arg;
+	const struct store *cur = atomic_load(&s->store);
+
+	s->built_store = store_open(s->cfg, &s->ctr,
+	    cur->idx.h.lines_per_page, 1, s->built_err, sizeof(s->built_err));
+	ev_async_send(s->main_loop, &s->built);
+	return NULL;
+}
+
+static void
+start_build(struct server *s)
+{
+	s->built_store = NULL;
+	if (pthread_create(&s->builder, NULL, builder_main, s) != 0) {
+		log_error("cannot start the re-index: %s", strerror(errno));
+		s->next_build = ev_now(s->main_loop) + REINDEX_RETRY_S;
+		return;
+	}
+	s->building = 1;
+}
+
+/* Make st the store every worker answers from; the old one goes when its
+ * last answer is done. */
+static void
+publish(struct server *s, struct store *st)
+{
+	struct store *old;
+
+	pthread_mutex_lock(&s->store_lock);
+	old = atomic_load(&s->store);
+	atomic_store_explicit(&s->store, st, memory_order_release);
+	pthread_mutex_unlock(&s->store_lock);
+	store_release(old);
+	watch_files(&s->watch, st->text_path, store_index_path(st));
+	for (unsigned i = 0; i < s->nworkers; i++)
+		ev_async_send(s->workers[i].loop, &s->workers[i].refresh);
+	log_warn("re-indexed %s: serving its %llu lines again", st->text_path,
+	    (unsigned long long)st->lines);
+}
+
+static void
+on_built(EV_P_ ev_async *a, int revents)
+{
+	struct server *s = a->data;
+
+	(void)revents;
+	pthread_join(s->builder, NULL);
+	s->building = 0;
+	if (s->built_store != NULL) {
+		publish(s, s->built_store);
+		s->built_store = NULL;
+		return;
+	}
+	log_warn("re-indexing failed: %s; trying again in %.0f s",
+	    s->built_err, REINDEX_RETRY_S);
+	s->next_build = ev_now(loop) + REINDEX_RETRY_S;
+}
+
+/* Has what the text path names moved since the last look? For the
+ * filesystems that send no events. */
+static int
+path_moved(struct server *s)
+{
+	struct stat sb;
+	int moved;
+
+	if (stat(s->cfg->file, &sb) < 0)
+		memset(&sb, 0, sizeof(sb));
+	moved = sb.st_size != s->last_seen.st_size ||
+	    sb.st_ino != s->last_seen.st_ino ||
+	    sb.st_mtim.tv_sec != s->last_seen.st_mtim.tv_sec ||
+	    sb.st_mtim.tv_nsec != s->last_seen.st_mtim.tv_nsec ||
+	    sb.st_ctim.tv_sec != s->last_seen.st_ctim.tv_sec ||
+	    sb.st_ctim.tv_nsec != s->last_seen.st_ctim.tv_nsec;
+	s->last_seen = sb;
+	return moved;
+}
+
+/*
+ * On every file event and every tick: notice in-place changes, and under
+ * build = auto re-index once the files have been quiet for QUIET_S (a
+ * copy in progress is not indexed half-way), or at once when pages could
+ * not be repaired on the spot.
+ */
+static void
+on_files(struct watch *wt, int from_event)
+{
+	struct server *s = wt->arg;
+	struct store *st = atomic_load(&s->store);
+	ev_tstamp now = ev_now(s->main_loop);
+	char why[600];
+
+	if (!atomic_load(&st->changed) &&
+	    store_files_changed(st, why, sizeof(why)))
+		mark_changed(s, st, why);
+	if (from_event || path_moved(s))
+		s->quiet_since = now;
+	if (s->cfg->build != BUILD_AUTO || s->building || now < s->next_build)
+		return;
+	if (atomic_load(&st->changed) ? now - s->quiet_since >= QUIET_S :
+	    atomic_load(&st->damaged))
+		start_build(s);
+}
+
+static void
+watch_start_files(struct server *s)
+{
+	struct store *st = atomic_load(&s->store);
+
+	ev_async_init(&s->built, on_built);
+	s->built.data = s;
+	ev_async_start(s->main_loop, &s->built);
+	watch_start(&s->watch, s->main_loop, on_files, s);
+	watch_files(&s->watch, st->text_path, store_index_path(st));
+}
+
+/* A build under way when the server stops: cancel it, wait, drop it. */
+static void
+stop_build(struct server *s)
+{
+	watch_stop(&s->watch);
+	if (!s->building)
+		return;
+	index_build_cancel();
+	pthread_join(s->builder, NULL);
+	store_release(s->built_store);
+	s->building = 0;
 }
 
 /* ---- the main thread: signals and the stop ---- */
@@ -739,10 +783,12 @@ server_run(struct server *s)
 		return -1;
 	}
 	log_always("listening on %s (%u workers, %llu lines, file %s)",
-	    s->addr_str, s->nworkers, (unsigned long long)s->lines,
-	    s->cfg->file);
+	    s->addr_str, s->nworkers,
+	    (unsigned long long)atomic_load(&s->store)->lines, s->cfg->file);
+	watch_start_files(s);
 	if (!atomic_load(&s->stopping))
 		ev_run(s->main_loop, 0);
+	stop_build(s);
 	stop_workers(s, started);
 	log_info("stopped");
 	return 0;
@@ -751,7 +797,7 @@ server_run(struct server *s)
 /* ---- STATS ---- */
 
 size_t
-server_stats(struct server *s, char *buf, size_t cap)
+server_stats(struct server *s, const struct store *st, char *buf, size_t cap)
 {
 	struct cache_stats cs;
 	uint64_t get = 0, err = 0;
@@ -763,7 +809,7 @@ server_stats(struct server *s, char *buf, size_t cap)
 		err += atomic_load_explicit(&s->workers[i].st.requests_err,
 		    memory_order_relaxed);
 	}
-	cache_get_stats(s->cache, &cs);
+	cache_get_stats(st->cache, &cs);
 	n = (size_t)snprintf(buf, cap,
 	    "OK\r\n"
 	    "uptime_s %lld\r\nlines %llu\r\nfile_bytes %llu\r\n"
@@ -772,10 +818,12 @@ server_stats(struct server *s, char *buf, size_t cap)
 	    "requests_err %llu\r\ncache_hits %llu\r\ncache_misses %llu\r\n"
 	    "cache_evictions %llu\r\ncache_pages %llu\r\ncache_bytes %llu\r\n"
 	    "cache_capacity_bytes %llu\r\nindex_errors %llu\r\n"
+	    "file_changes %llu\r\nlines_checked_bad %llu\r\n"
+	    "line_checksums %d\r\n"
 	    "lines_per_page %u\r\nworkers %u\r\nmax_connections %u\r\n"
 	    "END\r\n",
-	    (long long)(time(NULL) - s->started), (unsigned long long)s->lines,
-	    (unsigned long long)s->text.size,
+	    (long long)(time(NULL) - s->started), (unsigned long long)st->lines,
+	    (unsigned long long)st->text.size,
 	    atomic_load(&s->conns_current),
 	    (unsigned long long)atomic_load(&s->conns_total),
 	    (unsigned long long)atomic_load(&s->conns_rejected),
@@ -783,7 +831,10 @@ server_stats(struct server *s, char *buf, size_t cap)
 	    (unsigned long long)cs.hits, (unsigned long long)cs.misses,
 	    (unsigned long long)cs.evictions, (unsigned long long)cs.pages,
 	    (unsigned long long)cs.bytes, (unsigned long long)cs.capacity,
-	    (unsigned long long)atomic_load(&s->index_errors),
-	    s->cfg->lines_per_page, s->nworkers, s->max_connections);
+	    (unsigned long long)atomic_load(&s->ctr.index_errors),
+	    (unsigned long long)atomic_load(&s->ctr.file_changes),
+	    (unsigned long long)atomic_load(&s->ctr.lines_checked_bad),
+	    st->line_crc, st->idx.h.lines_per_page, s->nworkers,
+	    s->max_connections);
 	return n < cap ? n : cap - 1;
 }

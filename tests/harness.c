@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,11 +55,23 @@ exit_code(int st)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* A resource limit for the next child only (0 resource: none). */
+static int next_limit_res = -1;
+static rlim_t next_limit_val;
+
+void
+proc_limit_next(int resource, unsigned long long value)
+{
+	next_limit_res = resource;
+	next_limit_val = (rlim_t)value;
+}
+
 pid_t
 proc_spawn(const char *const *argv, const char *out, const char *err)
 {
 	pid_t pid = fork();
 	int fo, fe;
+	struct rlimit rl;
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -71,9 +84,17 @@ proc_spawn(const char *const *argv, const char *out, const char *err)
 		close(fo);
 		close(fe);
 		signal(SIGPIPE, SIG_DFL);
+		/* A program must cope with the signals' defaults itself. */
+		signal(SIGXFSZ, SIG_DFL);
+		if (next_limit_res >= 0) {
+			rl.rlim_cur = rl.rlim_max = next_limit_val;
+			if (setrlimit(next_limit_res, &rl) < 0)
+				_exit(126);
+		}
 		execv(argv[0], (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
+	next_limit_res = -1;
 	return pid;
 }
 

@@ -70,6 +70,10 @@ void srv_cleanup(struct srv *s);
 /* fork + exec argv[0]; stdout appended to out, stderr to err (may be one). */
 pid_t proc_spawn(const char *const *argv, const char *out, const char *err);
 
+/* Set a resource limit (setrlimit, soft and hard) in the next child that
+ * proc_spawn (or a srv_start) makes, and in it only. */
+void proc_limit_next(int resource, unsigned long long value);
+
 /* Exit status (128 + signal if killed), or -1 after SIGKILL at timeout_ms. */
 int proc_wait(pid_t pid, int timeout_ms);
 

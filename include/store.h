@@ -1,0 +1,125 @@
+/*
+ * store: one served version of the text — the text file, its index and
+ * the page cache in front of the index — and the only way to a line:
+ * store_lookup() turns a line number into where the line is and what its
+ * checksum is; store_check_line() says whether bytes copied from the text
+ * are that line.
+ *
+ * A store is shared by every worker and counted by reference. When the
+ * files change in place, the server marks the store changed (every GET is
+ * ERR from then on), builds a new one in the background and publishes it;
+ * the old store is freed by whoever drops the last reference, once no
+ * answer still reads from it.
+ */
+#ifndef LINESVR_STORE_H
+#define LINESVR_STORE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "cache.h"
+#include "config.h"
+#include "index.h"
+#include "text.h"
+
+/* Text bytes one page repair may scan: about a millisecond, so a repair
+ * never stalls the worker's other clients. Longer repairs are left to a
+ * background re-index. */
+#define STORE_REPAIR_SCAN (1u << 20)
+
+/* Counters that outlive a store; the server owns them. */
+struct store_counters {
+	_Atomic uint64_t index_errors;      /* pages that failed their check */
+	_Atomic uint64_t lines_checked_bad; /* lines that failed theirs */
+	_Atomic uint64_t file_changes;      /* in-place changes noticed */
+};
+
+/* A line as the index describes it. */
+struct store_line {
+	uint64_t n;
+	uint64_t off, len;        /* bytes in the text, LF included */
+	uint32_t crc;             /* CRC-32C of those bytes, if checked */
+	int add_lf;               /* the last line has no LF: send one */
+};
+
+/* What a file looked like when the store opened it. */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	nlink_t nlink;
+};
+
+struct store {
+	_Atomic unsigned refs;
+	const struct config *cfg;
+	struct store_counters *ctr;
+	struct text text;
+	struct index idx;
+	struct text idx_file;     /* idx's file, mapped for cache misses */
+	struct cache *cache;
+	uint64_t lines;
+	unsigned page_shift;      /* log2(lines_per_page) */
+	uint64_t slot_mask;       /* lines_per_page - 1 */
+	int no_final_lf;          /* the last line is served with an LF added */
+	int line_crc;             /* lines are checked against their CRC */
+	int prefetch_index;       /* the cache cannot hold the whole index */
+	_Atomic int changed;      /* the files changed in place: GETs are ERR */
+	_Atomic int damaged;      /* a page could not be repaired quickly */
+	_Atomic int renamed_logged;
+	struct file_id text_id, idx_id;
+	char text_path[CONFIG_PATH_MAX];
+	char idx_path[CONFIG_PATH_MAX + 8];
+};
+
+/*
+ * Open cfg's text file and its index and create the page cache. The index
+ * is built first when it is missing or stale and cfg allows it, or always
+ * when rebuild is set (its pages are not to be trusted). m is the lines
+ * per page to build with (0: cfg's). NULL with err set on failure.
+ */
+struct store *store_open(const struct config *cfg, struct store_counters *ctr,
+    unsigned m, int rebuild, char *err, size_t errlen);
+
+/* One more reference; the caller must already hold one. */
+void store_hold(struct store *st);
+
+/* Drop a reference; the last one frees the store. NULL is ignored. */
+void store_release(struct store *st);
+
+/*
+ * Where line n is. 0, or -1 when the answer is ERR: n out of range, the
+ * files changed, or its page is unusable. Thread-safe.
+ */
+int store_lookup(struct store *st, uint64_t n, struct store_line *out);
+
+/* Start fetching what looking up line n will read (n is unchecked). */
+void store_prefetch(const struct store *st, uint64_t n);
+
+/*
+ * Are bytes[0..l->len), copied from the text, the line l describes: no LF
+ * before its end, an LF at its end (unless add_lf), and its checksum? 0 if
+ * so; -1, counted and logged, if not.
+ */
+int store_check_line(struct store *st, const struct store_line *l,
+    const char *bytes);
+
+/* Count and log a line that failed a check made piece by piece (a line
+ * streamed in chunks). */
+void store_line_bad(struct store *st, const struct store_line *l,
+    const char *what);
+
+/*
+ * Compare the files with what the store opened: 1 and a reason in why if
+ * the text or the index changed in place (size, mtime, ctime without a
+ * link change), else 0. A path renamed over is not a change (the store
+ * keeps serving the inode it indexed) and is logged once.
+ */
+int store_files_changed(struct store *st, char *why, size_t whylen);
+
+/* The path of st's index file. */
+const char *store_index_path(const struct store *st);
+
+#endif

@@ -161,7 +161,8 @@ t_stats(void **state)
 	    "connections_current", "connections_total",
 	    "connections_rejected", "requests_get", "requests_err",
 	    "cache_hits", "cache_misses", "cache_pages", "cache_bytes",
-	    "cache_capacity_bytes", "index_errors", NULL };
+	    "cache_capacity_bytes", "index_errors", "file_changes",
+	    "lines_checked_bad", NULL };
 	int fd = srv_connect(s);
 	size_t len;
 	char *all, *p, buf[4096];

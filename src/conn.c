@@ -374,16 +374,16 @@ queue_get(struct conn *c, uint64_t n)
 	struct worker *w = c->w;
 	struct server *s = w->srv;
 	struct pending_get *g = &w->batch[w->nbatch++];
-	uint64_t a = 0, b = 0;
+	uint64_t ab[2] = { 0, 0 };
 
 	g->n = n;
 	g->ok = n != 0 && n <= s->lines &&
 	    cache_lookup(s->cache, (n - 1) >> s->page_shift,
-	    (size_t)((n - 1) & s->slot_mask), &a, &b) == 0;
-	g->off = a;
-	g->len = b - a;
+	    (size_t)((n - 1) & s->slot_mask), ab) == 0;
+	g->off = ab[0];
+	g->len = ab[1] - ab[0];
 	if (g->ok)
-		text_prefetch(&s->text, a, b - a);
+		text_prefetch(&s->text, ab[0], ab[1] - ab[0]);
 	w->batch_bytes += g->len + 5;
 	if (w->nbatch == GET_BATCH || g->len > LINE_INLINE_MAX ||
 	    owed(c) + w->batch_bytes >= s->cfg->max_output)

@@ -82,7 +82,7 @@ fetch_body(const struct server *s, uint64_t page, uint64_t *body, char *err,
  * which doubles what a given cache.size holds against decoded offsets.
  */
 static int
-load_page(void *arg, uint64_t page, uint64_t *body)
+load_page(void *arg, uint64_t page, void *body)
 {
 	struct server *s = arg;
 	char err[512];
@@ -95,12 +95,12 @@ load_page(void *arg, uint64_t page, uint64_t *body)
 }
 
 static void
-read_slot(void *arg, const uint64_t *body, size_t slot, uint64_t *a,
-    uint64_t *b)
+read_slot(void *arg, const void *body, size_t slot, void *out)
 {
 	const struct server *s = arg;
+	uint64_t *ab = out;
 
-	index_body_slot(&s->idx.h, body, slot, a, b);
+	index_body_slot(&s->idx.h, body, slot, &ab[0], &ab[1]);
 }
 
 static enum index_status
@@ -166,14 +166,13 @@ server_init(struct server *s, const struct config *cfg, char *err,
 	s->slot_mask = m - 1;
 	while ((1u << s->page_shift) < m)
 		s->page_shift++;
-	s->cache = cache_new(cfg->cache_size,
-	    (index_body_bytes(&s->idx) + 7) / 8, load_page, s);
+	s->cache = cache_new(cfg->cache_size, index_body_bytes(&s->idx), m,
+	    load_page, read_slot, s);
 	if (s->cache == NULL) {
 		snprintf(err, errlen, "cannot create a page cache of %llu bytes",
 		    (unsigned long long)cfg->cache_size);
 		return -1;
 	}
-	cache_set_reader(s->cache, read_slot, m);
 	s->prefetch_index = s->idx_file.map != NULL &&
 	    s->idx.h.pages > cfg->cache_size / index_body_bytes(&s->idx);
 	text_install_guard();

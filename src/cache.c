@@ -1,55 +1,77 @@
 /*
- * cache: the LRU of index pages shared by every worker thread.
+ * cache: the LRU of pages shared by every worker thread.
  *
  * Every GET goes through cache_lookup(), so the hit path is kept short:
  * hash the page number, lock its shard, probe its table, move the page to
- * the front of the shard's LRU list, copy two numbers, unlock. No
- * allocation, no system call beyond an uncontended mutex.
+ * the front of the shard's LRU list, copy out through the reader, unlock.
+ * No allocation, no system call beyond an uncontended mutex.
  *
- * The table is open-addressed (linear probing) and keeps each page's
- * number beside its pointer, so a probe reads one or two adjacent slots
- * and no page: on a large file most lookups miss, and a miss then costs
- * no trip to memory beyond the slot cache_prefetch already fetched.
+ * Memory is bounded by capacity_bytes, all of it: the cache allocates
+ * nothing per page. Each shard owns an arena of fixed-size entries (a
+ * 16-byte header, then the body rounded up to 8 bytes) and a table of two
+ * 8-byte slots per entry, all carved at creation out of one region sized
+ * from the bound less the cache's fixed structures. A large region is
+ * mapped (MAP_NORESERVE) rather than allocated, so entries never used cost
+ * no memory; entries are handed out in address order, so a cache that
+ * never fills touches only a prefix of each arena. A page thus costs
+ * cache_page_cost() = 16 + round8(body) + 16 bytes, and
+ * pages * cost + fixed structures + one mapping's round-up <= capacity.
+ *
+ * The table is open-addressed (linear probing, no tombstones) over any
+ * number of slots, not a power of two, so it costs exactly two slots per
+ * page. A slot is an entry number beside 32 bits of the page's hash: a
+ * probe reads adjacent slots and visits an entry only when those bits
+ * agree, so on a large file, where most lookups miss, a miss costs no trip
+ * to memory beyond the slot cache_prefetch already fetched. The bits also
+ * give each slot's home, for deletion, without visiting its entry.
  *
  * Pages are spread over a power-of-two number of shards, each with its own
- * mutex, hash table, LRU list and counters, so threads asking for
- * different pages rarely meet. The byte bound is divided between the shards
- * once, at creation: each shard owns a fixed number of page slots and never
- * looks at another shard to stay within it. LRU order is therefore exact
- * within a shard and approximate across the cache.
+ * mutex, arena, table, LRU list and counters, so threads asking for
+ * different pages rarely meet. LRU order is exact within a shard and
+ * approximate across the cache.
  *
- * A miss loads the page outside the lock, so a slow read (a page fault on a
- * cold index, a checksum failure and rebuild) never blocks hits on other
- * pages of the same shard.
+ * A miss takes an entry (a free one, or the LRU page's) under the lock and
+ * loads into it outside the lock, so a slow read (a page fault on a cold
+ * index, a checksum failure and rebuild) never blocks hits on other pages
+ * of the same shard. An entry being loaded belongs to its thread alone. If
+ * every entry of a shard is being loaded, the miss loads into a temporary
+ * buffer, answers from it and caches nothing.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cache.h"
 
 #define CACHE_MAX_SHARDS	64	/* a power of two; locks, not pages */
 #define CACHE_SHARD_MIN_PAGES	8	/* fewer and a shard's LRU is a lottery */
+#define CACHE_SHARD_MAX_PAGES	0x7fffffffULL /* entry numbers are 32-bit */
 #define CACHE_LINE		64	/* bytes; shards are padded to it */
+#define CACHE_TABLE_SLOTS	2	/* table slots per page: probes stay short */
+#define CACHE_MAP_MIN		(64 << 10) /* bytes; larger regions are mapped */
+#define CACHE_MALLOC_SLACK	32	/* bytes malloc may add to a block */
+#define CACHE_BODY_MAX		((uint64_t)1 << 40) /* bytes; a sanity bound */
+#define CACHE_PLAN_MAX		((uint64_t)1 << 60) /* bytes; more cannot be
+						   mapped, and sums stay exact */
 
-/* An LRU list link; shard.lru is the list head. */
-struct link {
-	struct link	*prev;
-	struct link	*next;
+/*
+ * An entry's header; its body follows. Entries are numbered from 1 (0 is
+ * "none"); number cap + 1 is the LRU list's head, a header alone at the
+ * end of the arena, so that list operations need no special case.
+ */
+struct entry {
+	uint64_t	no;		/* page number, while in the table */
+	uint32_t	prev;		/* LRU neighbours; next also links */
+	uint32_t	next;		/* the free list */
 };
 
-/* A table slot: the page's number beside it spares probes a visit. */
+/* A table slot: 32 bits of the page's hash spare probes most visits. */
 struct slot {
-	uint64_t	 no;
-	struct page	*page;		/* NULL: the slot is free */
-};
-
-struct page {
-	struct link	 lru;		/* first member: a link is its page */
-	struct page	*next_spare;	/* while on the spare list */
-	uint64_t	 no;		/* page number */
-	uint64_t	 offs[];	/* entries offsets, filled by the loader */
+	uint32_t	tag;		/* the hash's high half */
+	uint32_t	ent;		/* entry number; 0: the slot is free */
 };
 
 /*
@@ -59,71 +81,76 @@ struct page {
  */
 struct shard {
 	_Alignas(CACHE_LINE) pthread_mutex_t lock;
-	struct slot	 *table;	/* mask + 1 slots */
-	uint64_t	  mask;
-	struct link	  lru;		/* lru.next is the most recently used */
-	struct page	 *spare;	/* page buffers kept for the next miss */
-	uint64_t	  nspare;
-	uint64_t	  cap;		/* pages this shard may hold */
-	uint64_t	  pages;
-	uint64_t	  hits;
-	uint64_t	  misses;
-	uint64_t	  evictions;
-	uint64_t	  load_errors;
+	struct slot	*table;		/* nslots slots */
+	uint64_t	 nslots;
+	unsigned char	*arena;		/* cap entries, then the LRU head */
+	uint32_t	 cap;		/* pages this shard may hold */
+	uint32_t	 head;		/* cap + 1; head.next: most recently used */
+	uint32_t	 fresh;		/* entries fresh .. cap were never used */
+	uint32_t	 free;		/* free list of used entries; 0: empty */
+	uint32_t	 pages;
+	uint64_t	 hits;
+	uint64_t	 misses;
+	uint64_t	 evictions;
+	uint64_t	 load_errors;
 };
 
 struct cache {
 	struct shard	*shards;
 	size_t		 nshards;	/* initialised so far, then all */
+	void		*region;	/* every shard's arena and table */
+	size_t		 region_bytes;
 	uint64_t	 smask;		/* nshards - 1 */
-	unsigned	 sbits;		/* log2(nshards) */
-	size_t		 entries;
-	size_t		 page_bytes;	/* entries * 8 */
-	uint64_t	 capacity;
-	cache_load_fn	 load;
-	void		*load_arg;
-	cache_read_fn	 read;		/* NULL: pages are plain offsets */
+	size_t		 esz;		/* bytes of an entry, header and body */
+	size_t		 body_bytes;
 	size_t		 slots;		/* valid slots are 0 .. slots - 1 */
+	uint64_t	 capacity;
+	uint64_t	 max_pages;
+	cache_load_fn	 load;
+	cache_read_fn	 read;
+	void		*arg;
 };
 
-/* The two offsets of a slot, through the reader when pages are encoded. */
-static void
-read_slot(const struct cache *c, const uint64_t *offs, size_t slot,
-    uint64_t *a, uint64_t *b)
-{
-	if (c->read != NULL) {
-		c->read(c->load_arg, offs, slot, a, b);
-		return;
-	}
-	*a = offs[slot];
-	*b = offs[slot + 1];
-}
+/* How capacity is divided: pages over nshards, the first ones one more. */
+struct layout {
+	size_t		 esz;
+	uint64_t	 page;		/* bytes of the system's memory pages */
+	uint64_t	 nshards;
+	uint64_t	 pages;
+};
 
 static uint64_t	 mix(uint64_t);
-static struct page *page_of(struct link *);
-static void	 lru_unlink(struct link *);
-static void	 lru_push(struct shard *, struct link *);
-static uint64_t	 home(const struct cache *, const struct shard *, uint64_t);
-static uint64_t	 shard_probe(const struct cache *, const struct shard *,
-		    uint64_t, uint64_t);
-static struct page *shard_find(const struct cache *, struct shard *,
-		    uint64_t, uint64_t);
-static void	 shard_unhash(const struct cache *, struct shard *,
-		    const struct page *);
-static struct page *shard_evict(const struct cache *, struct shard *);
-static struct page *shard_take(const struct cache *, struct shard *);
-static struct page *shard_recycle(struct shard *, struct page *);
-static struct page *shard_insert(const struct cache *, struct shard *,
-		    struct page *);
-static int	 shard_init(struct shard *, uint64_t);
-static void	 shard_free(struct shard *);
-static int	 cache_fill(struct cache *, struct shard *, uint64_t,
-		    uint64_t, struct page *, size_t, uint64_t *, uint64_t *);
+static size_t	 entry_bytes(size_t);
+static uint64_t	 region_cost(const struct layout *, uint64_t);
+static void	*region_alloc(size_t);
+static void	 region_free(void *, size_t);
+static uint64_t	 fixed_cost(const struct layout *, uint64_t);
+static uint64_t	 region_bytes(const struct layout *, uint64_t, uint64_t);
+static void	 layout_fit(struct layout *, uint64_t, uint64_t);
+static int	 layout_plan(struct layout *, uint64_t, size_t);
+static struct entry *entry_of(const struct cache *, const struct shard *,
+		    uint32_t);
+static void	*body_of(struct entry *);
+static void	 lru_unlink(const struct cache *, const struct shard *,
+		    struct entry *);
+static void	 lru_push(const struct cache *, struct shard *,
+		    struct entry *, uint32_t);
+static uint64_t	 home(const struct shard *, uint32_t);
+static uint64_t	 ring_dist(const struct shard *, uint64_t, uint64_t);
+static struct slot *shard_probe(const struct cache *, const struct shard *,
+		    uint32_t, uint64_t);
+static void	 shard_unhash(const struct cache *, struct shard *, uint32_t);
+static uint32_t	 shard_take(const struct cache *, struct shard *);
+static void	 shard_release(const struct cache *, struct shard *,
+		    uint32_t);
+static int	 shard_init(struct shard *, unsigned char *, size_t, uint64_t);
+static int	 cache_fill(struct cache *, struct shard *, uint32_t,
+		    uint64_t, uint32_t, size_t, void *);
 
 /*
  * Page numbers are consecutive integers: mix every bit into every other
  * (the splitmix64 finaliser) so that neighbouring pages land in different
- * shards and chains. The low sbits pick the shard, the bits above the chain.
+ * shards and slots. The low bits pick the shard, the high half is the tag.
  */
 static uint64_t
 mix(uint64_t x)
@@ -136,72 +163,238 @@ mix(uint64_t x)
 	return x;
 }
 
-/* Valid because lru is the first member of struct page (C11 6.7.2.1). */
-static struct page *
-page_of(struct link *l)
-{
-	return (struct page *)(void *)l;
-}
+/* ---- memory accounting ---- */
 
-static void
-lru_unlink(struct link *l)
+/* The body is rounded up so that every header and body is 8-aligned. */
+static size_t
+entry_bytes(size_t body_bytes)
 {
-	l->prev->next = l->next;
-	l->next->prev = l->prev;
-}
-
-static void
-lru_push(struct shard *s, struct link *l)
-{
-	l->prev = &s->lru;
-	l->next = s->lru.next;
-	s->lru.next->prev = l;
-	s->lru.next = l;
-}
-
-/* Where a probe for hash h starts; the low bits of h chose the shard. */
-static uint64_t
-home(const struct cache *c, const struct shard *s, uint64_t h)
-{
-	return (h >> c->sbits) & s->mask;
-}
-
-/* The slot holding page no (h = mix(no)), or the free slot ending its probe. */
-static uint64_t
-shard_probe(const struct cache *c, const struct shard *s, uint64_t h,
-    uint64_t no)
-{
-	uint64_t	i = home(c, s, h);
-
-	while (s->table[i].page != NULL && s->table[i].no != no)
-		i = (i + 1) & s->mask;
-	return i;
-}
-
-static struct page *
-shard_find(const struct cache *c, struct shard *s, uint64_t h, uint64_t no)
-{
-	return s->table[shard_probe(c, s, h, no)].page;
+	return sizeof(struct entry) + ((body_bytes + 7) & ~(size_t)7);
 }
 
 /*
- * Free p's slot and shift later members of its probe run back into the
- * hole (deletion without tombstones): an entry moves to the hole unless
- * its home lies cyclically after the hole and at or before its slot.
+ * What a region of bytes costs: a mapping is rounded up to whole memory
+ * pages (and untouched pages cost nothing, which only helps); a small
+ * region comes from malloc, which adds a header and rounding.
  */
-static void
-shard_unhash(const struct cache *c, struct shard *s, const struct page *p)
+static uint64_t
+region_cost(const struct layout *l, uint64_t bytes)
 {
-	uint64_t	hole = shard_probe(c, s, mix(p->no), p->no), j = hole, k;
+	if (bytes >= CACHE_MAP_MIN)
+		return (bytes + l->page - 1) / l->page * l->page;
+	return bytes + CACHE_MALLOC_SLACK;
+}
+
+static void *
+region_alloc(size_t bytes)
+{
+	void	*p;
+
+	if (bytes < CACHE_MAP_MIN)
+		return calloc(1, bytes);
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+region_free(void *p, size_t bytes)
+{
+	if (p == NULL)
+		return;
+	if (bytes < CACHE_MAP_MIN)
+		free(p);
+	else
+		munmap(p, bytes);
+}
+
+/* The struct cache and n shards, whatever their pages. */
+static uint64_t
+fixed_cost(const struct layout *l, uint64_t n)
+{
+	return region_cost(l, sizeof(struct cache)) +
+	    n * sizeof(struct shard) + CACHE_LINE + CACHE_MALLOC_SLACK;
+}
+
+/*
+ * The region for pages over n shards: per shard, its entries and the LRU
+ * head's header, then its table.
+ */
+static uint64_t
+region_bytes(const struct layout *l, uint64_t pages, uint64_t n)
+{
+	return pages * cache_page_cost(l->esz - sizeof(struct entry)) +
+	    n * sizeof(struct entry);
+}
+
+/* The most pages n shards hold within capacity (0: not one per shard). */
+static void
+layout_fit(struct layout *l, uint64_t capacity, uint64_t n)
+{
+	uint64_t	per = cache_page_cost(l->esz - sizeof(struct entry));
+	uint64_t	fixed = fixed_cost(l, n), budget, k, cost, dk;
+
+	l->nshards = n;
+	l->pages = 0;
+	if (capacity < fixed + region_bytes(l, n, n))
+		return;
+	budget = capacity - fixed;
+	k = (budget - n * sizeof(struct entry)) / per;
+	if (k > n * CACHE_SHARD_MAX_PAGES)
+		k = n * CACHE_SHARD_MAX_PAGES;
+	/* Round-ups can only add: step down past them, then back up. */
+	while (k > 0 && (cost = region_cost(l, region_bytes(l, k, n))) >
+	    budget) {
+		dk = (cost - budget) / per;
+		k -= dk == 0 ? 1 : dk > k ? k : dk;
+	}
+	while (k < n * CACHE_SHARD_MAX_PAGES &&
+	    region_cost(l, region_bytes(l, k + 1, n)) <= budget)
+		k++;
+	if (k >= n)
+		l->pages = k;
+}
+
+/*
+ * The largest power of two of shards that leaves every shard a useful LRU.
+ * -1 if not even one page fits.
+ */
+static int
+layout_plan(struct layout *l, uint64_t capacity, size_t body_bytes)
+{
+	struct layout	t;
+	long		pg = sysconf(_SC_PAGESIZE);
+	uint64_t	n;
+
+	l->esz = entry_bytes(body_bytes);
+	l->page = pg > 0 ? (uint64_t)pg : 4096;
+	if (capacity > CACHE_PLAN_MAX)
+		capacity = CACHE_PLAN_MAX;
+	layout_fit(l, capacity, 1);
+	if (l->pages == 0)
+		return -1;
+	for (n = 2; n <= CACHE_MAX_SHARDS; n *= 2) {
+		t = *l;
+		layout_fit(&t, capacity, n);
+		if (t.pages < n * 2 * CACHE_SHARD_MIN_PAGES)
+			break;
+		*l = t;
+	}
+	return 0;
+}
+
+size_t
+cache_page_cost(size_t body_bytes)
+{
+	return entry_bytes(body_bytes) +
+	    CACHE_TABLE_SLOTS * sizeof(struct slot);
+}
+
+uint64_t
+cache_min_capacity(size_t body_bytes)
+{
+	struct layout	l;
+	long		pg = sysconf(_SC_PAGESIZE);
+
+	if (body_bytes == 0 || body_bytes > CACHE_BODY_MAX)
+		return 0;
+	l.esz = entry_bytes(body_bytes);
+	l.page = pg > 0 ? (uint64_t)pg : 4096;
+	return fixed_cost(&l, 1) + region_cost(&l, region_bytes(&l, 1, 1));
+}
+
+/* ---- entries, LRU lists and tables ---- */
+
+static struct entry *
+entry_of(const struct cache *c, const struct shard *s, uint32_t i)
+{
+	return (struct entry *)(void *)(s->arena + (size_t)(i - 1) * c->esz);
+}
+
+static void *
+body_of(struct entry *e)
+{
+	return e + 1;
+}
+
+static void
+lru_unlink(const struct cache *c, const struct shard *s, struct entry *e)
+{
+	entry_of(c, s, e->prev)->next = e->next;
+	entry_of(c, s, e->next)->prev = e->prev;
+}
+
+/* Make entry i (e) the most recently used. */
+static void
+lru_push(const struct cache *c, struct shard *s, struct entry *e, uint32_t i)
+{
+	struct entry	*h = entry_of(c, s, s->head);
+
+	e->prev = s->head;
+	e->next = h->next;
+	entry_of(c, s, h->next)->prev = i;
+	h->next = i;
+}
+
+/* Where a probe for tag starts: tag scaled to the table, no division. */
+static uint64_t
+home(const struct shard *s, uint32_t tag)
+{
+	return ((uint64_t)tag * s->nslots) >> 32;
+}
+
+/* Steps forward from slot a to slot b, around the table. */
+static uint64_t
+ring_dist(const struct shard *s, uint64_t a, uint64_t b)
+{
+	return b >= a ? b - a : b + s->nslots - a;
+}
+
+/*
+ * The slot holding page no (tag = the high half of its hash), or the free
+ * slot ending its probe run. At most half the slots are used, so there is
+ * always one.
+ */
+static struct slot *
+shard_probe(const struct cache *c, const struct shard *s, uint32_t tag,
+    uint64_t no)
+{
+	uint64_t	 i = home(s, tag);
+	struct slot	*t;
 
 	for (;;) {
-		s->table[hole].page = NULL;
+		t = &s->table[i];
+		if (t->ent == 0 ||
+		    (t->tag == tag && entry_of(c, s, t->ent)->no == no))
+			return t;
+		if (++i == s->nslots)
+			i = 0;
+	}
+}
+
+/*
+ * Free entry i's slot and shift later members of its probe run back into
+ * the hole (deletion without tombstones): a slot moves to the hole unless
+ * its home lies cyclically after the hole and at or before the slot.
+ */
+static void
+shard_unhash(const struct cache *c, struct shard *s, uint32_t i)
+{
+	uint64_t	hole, j;
+
+	hole = home(s, (uint32_t)(mix(entry_of(c, s, i)->no) >> 32));
+	while (s->table[hole].ent != i)
+		if (++hole == s->nslots)
+			hole = 0;
+	for (j = hole;;) {
+		s->table[hole].ent = 0;
 		for (;;) {
-			j = (j + 1) & s->mask;
-			if (s->table[j].page == NULL)
+			if (++j == s->nslots)
+				j = 0;
+			if (s->table[j].ent == 0)
 				return;
-			k = home(c, s, mix(s->table[j].no));
-			if (((j - k) & s->mask) >= ((j - hole) & s->mask))
+			if (ring_dist(s, home(s, s->table[j].tag), j) >=
+			    ring_dist(s, hole, j))
 				break;
 		}
 		s->table[hole] = s->table[j];
@@ -209,160 +402,104 @@ shard_unhash(const struct cache *c, struct shard *s, const struct page *p)
 	}
 }
 
-/* Drop the least recently used page and hand its buffer to the caller. */
-static struct page *
-shard_evict(const struct cache *c, struct shard *s)
-{
-	struct page	*p = page_of(s->lru.prev);
-
-	lru_unlink(&p->lru);
-	shard_unhash(c, s, p);
-	s->pages--;
-	s->evictions++;
-	return p;
-}
-
 /*
- * A buffer for a miss, with the lock held: a spare, or, when the shard is
- * full, the buffer of its LRU page. NULL means "malloc one", which the
- * caller does after unlocking.
+ * An entry for a miss, with the lock held: a free one, one never used, or
+ * the LRU page's. 0 when every entry is being loaded by other misses.
  */
-static struct page *
+static uint32_t
 shard_take(const struct cache *c, struct shard *s)
 {
-	struct page	*p;
+	struct entry	*e;
+	uint32_t	 i;
 
-	if ((p = s->spare) != NULL) {
-		s->spare = p->next_spare;
-		s->nspare--;
-		return p;
+	if ((i = s->free) != 0) {
+		s->free = entry_of(c, s, i)->next;
+		return i;
 	}
-	if (s->pages >= s->cap)
-		return shard_evict(c, s);
-	return NULL;
+	if (s->fresh <= s->cap)
+		return s->fresh++;
+	if (s->pages == 0)
+		return 0;
+	i = entry_of(c, s, s->head)->prev;
+	e = entry_of(c, s, i);
+	lru_unlink(c, s, e);
+	shard_unhash(c, s, i);
+	s->pages--;
+	s->evictions++;
+	return i;
 }
 
-/*
- * Keep an unused buffer for the next miss if held pages plus spares stay
- * within the shard's capacity; otherwise return it for the caller to free
- * once unlocked. Memory for pages is thus the byte bound plus at most one
- * buffer per thread in the middle of a miss.
- */
-static struct page *
-shard_recycle(struct shard *s, struct page *p)
+/* Return an entry a miss did not keep to the free list, lock held. */
+static void
+shard_release(const struct cache *c, struct shard *s, uint32_t i)
 {
-	if (p == NULL || s->pages + s->nspare >= s->cap)
-		return p;
-	p->next_spare = s->spare;
-	s->spare = p;
-	s->nspare++;
-	return NULL;
+	entry_of(c, s, i)->next = s->free;
+	s->free = i;
 }
 
-/* Insert p as most recently used; returns a buffer to free, or NULL. */
-static struct page *
-shard_insert(const struct cache *c, struct shard *s, struct page *p)
-{
-	struct page	*victim = NULL;
-	uint64_t	 i;
-
-	/* Other misses may have filled the shard while p was loading. */
-	if (s->pages >= s->cap)
-		victim = shard_evict(c, s);
-	i = shard_probe(c, s, mix(p->no), p->no);
-	s->table[i].no = p->no;
-	s->table[i].page = p;
-	lru_push(s, &p->lru);
-	s->pages++;
-	return shard_recycle(s, victim);
-}
-
-/*
- * The table has two slots per page the shard may hold (rounded up to a
- * power of two), so probes stay short, and it never changes: cache_prefetch
- * can read it without the lock. calloc hands a large table out as
- * untouched zero pages: memory is spent as slots are used, not when
- * cache.size is set.
- */
+/* A shard of cap pages, its arena at base, then its table. */
 static int
-shard_init(struct shard *s, uint64_t cap)
+shard_init(struct shard *s, unsigned char *base, size_t esz, uint64_t cap)
 {
-	uint64_t	n = 1;
+	struct entry	*head;
 
 	memset(s, 0, sizeof(*s));
-	while (n < 2 * cap && n <= SIZE_MAX / 2 / sizeof(*s->table))
-		n *= 2;
-	if ((s->table = calloc(n, sizeof(*s->table))) == NULL)
+	if (pthread_mutex_init(&s->lock, NULL) != 0)
 		return -1;
-	if (pthread_mutex_init(&s->lock, NULL) != 0) {
-		free(s->table);
-		return -1;
-	}
-	s->mask = n - 1;
-	s->lru.prev = s->lru.next = &s->lru;
-	s->cap = cap;
+	s->cap = (uint32_t)cap;
+	s->head = s->cap + 1;
+	s->fresh = 1;
+	s->arena = base;
+	s->table = (struct slot *)(void *)(base + cap * esz +
+	    sizeof(struct entry));
+	s->nslots = cap * CACHE_TABLE_SLOTS;
+	/* The head alone: an empty list. */
+	head = (struct entry *)(void *)(base + cap * esz);
+	head->prev = head->next = s->head;
 	return 0;
 }
 
-static void
-shard_free(struct shard *s)
-{
-	struct link	*l, *next;
-	struct page	*p;
-
-	for (l = s->lru.next; l != &s->lru; l = next) {
-		next = l->next;
-		free(page_of(l));
-	}
-	while ((p = s->spare) != NULL) {
-		s->spare = p->next_spare;
-		free(p);
-	}
-	free(s->table);
-	pthread_mutex_destroy(&s->lock);
-}
+/* ---- the cache ---- */
 
 struct cache *
-cache_new(uint64_t capacity_bytes, size_t entries, cache_load_fn load,
-    void *load_arg)
+cache_new(uint64_t capacity_bytes, size_t body_bytes, size_t slots,
+    cache_load_fn load, cache_read_fn read, void *arg)
 {
 	struct cache	*c;
-	uint64_t	 cap_pages, n, share, extra;
+	struct layout	 l;
+	unsigned char	*base;
+	uint64_t	 cap;
 
-	if (load == NULL || entries == 0 ||
-	    entries > (SIZE_MAX - sizeof(struct page)) / sizeof(uint64_t) ||
-	    capacity_bytes / (entries * sizeof(uint64_t)) == 0) {
+	if (load == NULL || read == NULL || slots == 0 || body_bytes == 0 ||
+	    body_bytes > CACHE_BODY_MAX ||
+	    layout_plan(&l, capacity_bytes, body_bytes) == -1) {
 		errno = EINVAL;
 		return NULL;
 	}
-	cap_pages = capacity_bytes / (entries * sizeof(uint64_t));
-
-	/* Largest power of two that leaves every shard a useful LRU. */
-	for (n = 1; n * 2 <= CACHE_MAX_SHARDS &&
-	    n * 2 * CACHE_SHARD_MIN_PAGES <= cap_pages; n *= 2)
-		;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	c->shards = aligned_alloc(CACHE_LINE, n * sizeof(struct shard));
+	c->shards = aligned_alloc(CACHE_LINE, l.nshards * sizeof(struct shard));
 	if (c->shards == NULL)
 		goto fail;
-	c->smask = n - 1;
-	while ((1ULL << c->sbits) < n)
-		c->sbits++;
-	c->entries = entries;
-	c->slots = entries - 1;
-	c->page_bytes = entries * sizeof(uint64_t);
+	c->region_bytes = region_bytes(&l, l.pages, l.nshards);
+	if ((c->region = region_alloc(c->region_bytes)) == NULL)
+		goto fail;
+	c->smask = l.nshards - 1;
+	c->esz = l.esz;
+	c->body_bytes = body_bytes;
+	c->slots = slots;
 	c->capacity = capacity_bytes;
+	c->max_pages = l.pages;
 	c->load = load;
-	c->load_arg = load_arg;
-
-	/* The remainder goes to the first shards: the whole bound is used. */
-	share = cap_pages / n;
-	extra = cap_pages % n;
-	for (c->nshards = 0; c->nshards < n; c->nshards++)
-		if (shard_init(&c->shards[c->nshards],
-		    share + (c->nshards < extra)) == -1)
+	c->read = read;
+	c->arg = arg;
+	base = c->region;
+	for (c->nshards = 0; c->nshards < l.nshards; c->nshards++) {
+		cap = l.pages / l.nshards + (c->nshards < l.pages % l.nshards);
+		if (shard_init(&c->shards[c->nshards], base, l.esz, cap) == -1)
 			goto fail;
+		base += region_bytes(&l, cap, 1);
+	}
 	return c;
 fail:
 	cache_free(c);
@@ -378,7 +515,8 @@ cache_free(struct cache *c)
 	if (c == NULL)
 		return;
 	for (i = 0; i < c->nshards; i++)
-		shard_free(&c->shards[i]);
+		pthread_mutex_destroy(&c->shards[i].lock);
+	region_free(c->region, c->region_bytes);
 	free(c->shards);
 	free(c);
 }
@@ -387,12 +525,12 @@ void
 cache_prefetch(const struct cache *c, uint64_t page)
 {
 #if defined(__GNUC__)
-	/* GCC and Clang: a hint that never faults; table and mask never
+	/* GCC and Clang: a hint that never faults; table and nslots never
 	 * change after creation, so reading them unlocked is safe. */
 	uint64_t		 h = mix(page);
 	const struct shard	*s = &c->shards[h & c->smask];
 
-	__builtin_prefetch(&s->table[home(c, s, h)]);
+	__builtin_prefetch(&s->table[home(s, (uint32_t)(h >> 32))]);
 #else
 	(void)c;
 	(void)page;
@@ -400,12 +538,13 @@ cache_prefetch(const struct cache *c, uint64_t page)
 }
 
 int
-cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
-    uint64_t *b)
+cache_lookup(struct cache *c, uint64_t page, size_t slot, void *out)
 {
 	uint64_t	 h = mix(page);
 	struct shard	*s = &c->shards[h & c->smask];
-	struct page	*p;
+	uint32_t	 tag = (uint32_t)(h >> 32), i;
+	struct slot	*t;
+	struct entry	*e;
 
 	/* A caller bug, but never worth reading past a page. */
 	if (slot >= c->slots) {
@@ -413,65 +552,75 @@ cache_lookup(struct cache *c, uint64_t page, size_t slot, uint64_t *a,
 		return -1;
 	}
 	pthread_mutex_lock(&s->lock);
-	if ((p = shard_find(c, s, h, page)) != NULL) {
+	t = shard_probe(c, s, tag, page);
+	if ((i = t->ent) != 0) {
 		s->hits++;
-		if (s->lru.next != &p->lru) {
-			lru_unlink(&p->lru);
-			lru_push(s, &p->lru);
+		e = entry_of(c, s, i);
+		if (entry_of(c, s, s->head)->next != i) {
+			lru_unlink(c, s, e);
+			lru_push(c, s, e, i);
 		}
-		read_slot(c, p->offs, slot, a, b);
+		c->read(c->arg, body_of(e), slot, out);
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
 	s->misses++;
-	p = shard_take(c, s);
+	i = shard_take(c, s);
 	pthread_mutex_unlock(&s->lock);
-	return cache_fill(c, s, h, page, p, slot, a, b);
+	return cache_fill(c, s, tag, page, i, slot, out);
 }
 
 /*
- * The miss path, entered unlocked with a buffer p owned by this thread (or
- * NULL: allocate one). If another thread cached the same page while this
- * one was loading, theirs stays and p is recycled: both read the same
- * bytes, so the answer is the same.
+ * The miss path, entered unlocked with entry i owned by this thread (or 0:
+ * none to be had, load into a temporary buffer and keep nothing). If
+ * another thread cached the same page while this one was loading, theirs
+ * stays and i goes back to the free list: both read the same bytes, so the
+ * answer is the same.
  */
 static int
-cache_fill(struct cache *c, struct shard *s, uint64_t h, uint64_t page,
-    struct page *p, size_t slot, uint64_t *a, uint64_t *b)
+cache_fill(struct cache *c, struct shard *s, uint32_t tag, uint64_t page,
+    uint32_t i, size_t slot, void *out)
 {
-	struct page	*drop;
+	struct entry	*e = NULL;
+	struct slot	*t;
+	void		*body;
 	int		 saved;
 
-	if (p == NULL)
-		p = malloc(sizeof(*p) + c->page_bytes);
-	if (p == NULL || c->load(c->load_arg, page, p->offs) != 0) {
+	if (i != 0)
+		body = body_of(e = entry_of(c, s, i));
+	else
+		body = malloc(c->body_bytes);
+	if (body == NULL || c->load(c->arg, page, body) != 0) {
 		/* Keep the loader's errno for the caller's log line. */
-		saved = p == NULL ? ENOMEM : errno;
+		saved = body == NULL ? ENOMEM : errno;
 		pthread_mutex_lock(&s->lock);
 		s->load_errors++;
-		drop = shard_recycle(s, p);
+		if (i != 0)
+			shard_release(c, s, i);
 		pthread_mutex_unlock(&s->lock);
-		free(drop);
+		if (i == 0)
+			free(body);
 		errno = saved;
 		return -1;
 	}
-	read_slot(c, p->offs, slot, a, b);
-	p->no = page;
+	c->read(c->arg, body, slot, out);
+	if (i == 0) {
+		free(body);
+		return 0;
+	}
+	e->no = page;
 	pthread_mutex_lock(&s->lock);
-	if (shard_find(c, s, h, page) != NULL)
-		drop = shard_recycle(s, p);
-	else
-		drop = shard_insert(c, s, p);
+	t = shard_probe(c, s, tag, page);
+	if (t->ent != 0)
+		shard_release(c, s, i);
+	else {
+		t->tag = tag;
+		t->ent = i;
+		lru_push(c, s, e, i);
+		s->pages++;
+	}
 	pthread_mutex_unlock(&s->lock);
-	free(drop);
 	return 0;
-}
-
-void
-cache_set_reader(struct cache *c, cache_read_fn read, size_t slots)
-{
-	c->read = read;
-	c->slots = slots;
 }
 
 void
@@ -491,6 +640,7 @@ cache_get_stats(struct cache *c, struct cache_stats *out)
 		out->pages += s->pages;
 		pthread_mutex_unlock(&s->lock);
 	}
-	out->bytes = out->pages * c->page_bytes;
+	out->bytes = out->pages * cache_page_cost(c->body_bytes);
 	out->capacity = c->capacity;
+	out->max_pages = c->max_pages;
 }

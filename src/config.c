@@ -31,6 +31,7 @@
 
 #include <ini.h>
 
+#include "cache.h"
 #include "config.h"
 #include "parse.h"
 
@@ -43,8 +44,19 @@
 /* Values quoted in messages are cut after this many bytes. */
 #define QUOTE_MAX 64
 
-/* Smallest cache that holds one page: m start offsets and one end offset. */
-#define PAGE_BYTES(m) (((uint64_t)(m) + 1) * 8)
+/*
+ * The smallest cache that holds one page as the server keeps it: a compact
+ * page's body is a base offset, m line ends and, with line checksums, m
+ * CRCs; the cache adds its bookkeeping (cache_min_capacity).
+ */
+static uint64_t
+one_page(const struct config *cfg)
+{
+	uint64_t m = cfg->lines_per_page;
+
+	return cache_min_capacity((size_t)(8 + 4 * m +
+	    (cfg->line_checksums ? 4 * m : 0)));
+}
 
 enum key_kind {
 	KEY_UINT,   /* unsigned, decimal digits, lo..hi */
@@ -616,10 +628,10 @@ config_finish(const struct config *cfg, char *err, size_t errlen)
 		    "power of two in 1-1048576", m);
 		return -1;
 	}
-	if (cfg->cache_size < PAGE_BYTES(m)) {
+	if (cfg->cache_size < one_page(cfg)) {
 		snprintf(err, errlen, "[cache] size: %" PRIu64 " bytes is less "
 		    "than one index page (%" PRIu64 " bytes with "
-		    "lines_per_page = %u)", cfg->cache_size, PAGE_BYTES(m), m);
+		    "lines_per_page = %u)", cfg->cache_size, one_page(cfg), m);
 		return -1;
 	}
 	return 0;

@@ -176,6 +176,7 @@ store_setup(struct store *st, unsigned m, int rebuild, char *err,
     size_t errlen)
 {
 	const struct config *cfg = st->cfg;
+	struct cache_stats cs;
 
 	if (index_path_of(cfg, st->idx_path, sizeof(st->idx_path)) < 0) {
 		snprintf(err, errlen, "%s: path too long", cfg->file);
@@ -203,8 +204,9 @@ store_setup(struct store *st, unsigned m, int rebuild, char *err,
 		    strerror(errno));
 		return -1;
 	}
-	st->prefetch_index = st->idx_file.map != NULL && st->idx.h.pages >
-	    cfg->cache_size / index_body_bytes(&st->idx);
+	cache_get_stats(st->cache, &cs);
+	st->prefetch_index = st->idx_file.map != NULL &&
+	    st->idx.h.pages > cs.max_pages;
 	return 0;
 }
 

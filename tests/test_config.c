@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <ini.h>
 
+#include "cache.h"
 #include "config.h"
 
 #define ERR_LEN 1024
@@ -948,17 +949,28 @@ finish_cache_holds_one_page(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	snprintf(cfg.file, sizeof(cfg.file), "%s", "f");
-	/* lines_per_page 4096: 4097 offsets of 8 bytes. */
-	cfg.cache_size = 4097 * 8;
+	/* lines_per_page 4096, line checksums: a 32,776-byte page body,
+	 * plus the cache's own bookkeeping for it. */
+	uint64_t one = cache_min_capacity(8 + 8 * 4096);
+	char want[200];
+	assert_true(one > 32776 && one < 32776 + 8192);
+	cfg.cache_size = one;
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
-	cfg.cache_size = 4097 * 8 - 1;
+	cfg.cache_size = one - 1;
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
-	assert_string_equal(err, "[cache] size: 32775 bytes is less than one "
-	    "index page (32776 bytes with lines_per_page = 4096)");
-	cfg.lines_per_page = 1;
-	cfg.cache_size = 16;
+	snprintf(want, sizeof(want), "[cache] size: %llu bytes is less than "
+	    "one index page (%llu bytes with lines_per_page = 4096)",
+	    (unsigned long long)one - 1, (unsigned long long)one);
+	assert_string_equal(err, want);
+	/* Without line checksums a page is half as large. */
+	cfg.line_checksums = 0;
+	cfg.cache_size = cache_min_capacity(8 + 4 * 4096);
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
-	cfg.cache_size = 15;
+	cfg.lines_per_page = 1;
+	cfg.line_checksums = 1;
+	cfg.cache_size = cache_min_capacity(16);
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	cfg.cache_size--;
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
 }
 
@@ -972,10 +984,10 @@ finish_cache_from_file(void **state)
 	config_defaults(&cfg);
 	assert_int_equal(load(&cfg, "[server]\nfile = x\n[index]\n"
 	    "lines_per_page = 1048576\n[cache]\nsize = 8M\n", err), 0);
-	/* One page of 2^20 lines is 8 MiB + 8 bytes. */
+	/* One page of 2^20 lines is 8 MiB + 8 bytes, and bookkeeping. */
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "[cache] size"));
-	cfg.cache_size = ((uint64_t)1 << 23) + 8;
+	cfg.cache_size = cache_min_capacity(((size_t)1 << 23) + 8);
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
 }
 

@@ -217,7 +217,7 @@ check_only(const struct config *cfg)
 		snprintf(path, sizeof(path), "%s", cfg->index_path);
 	else
 		index_default_path(cfg->file, path, sizeof(path));
-	st = index_open(&idx, path, text.fd, cfg->lines_per_page, err,
+	st = index_open(&idx, path, text.fd, cfg->lines_per_page, -1, err,
 	    sizeof(err));
 	text_close(&text);
 	if (st == INDEX_OK) {

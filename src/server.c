@@ -33,24 +33,14 @@
 static int
 rebuild_page(struct server *s, uint64_t page, void *body)
 {
-	uint64_t *offs = malloc(((size_t)s->idx.h.lines_per_page + 1) *
-	    sizeof(*offs));
 	char err[512];
-	int rc = -1;
 
-	if (offs == NULL)
-		log_error("out of memory rebuilding page %llu",
-		    (unsigned long long)page);
-	else if (index_rebuild_page(&s->idx, s->text.fd, page, offs, err,
-	    sizeof(err)) != INDEX_OK)
+	if (index_rebuild_body(&s->idx, s->text.fd, page, body, UINT64_MAX,
+	    err, sizeof(err)) != INDEX_OK) {
 		log_error("%s", err);
-	else if (index_encode_body(&s->idx.h, offs, body) < 0)
-		log_error("page %llu: the text no longer fits its index",
-		    (unsigned long long)page);
-	else
-		rc = 0;
-	free(offs);
-	return rc;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -100,14 +90,18 @@ read_slot(void *arg, const uint64_t *body, size_t slot, uint64_t *a,
 {
 	const struct server *s = arg;
 
-	index_body_slot(&s->idx.h, body, slot, a, b);
+	struct index_line l;
+
+	index_body_line(&s->idx.h, body, slot, &l);
+	*a = l.off;
+	*b = l.end;
 }
 
 static enum index_status
 open_index(struct server *s, const char *path, char *err, size_t errlen)
 {
 	return index_open(&s->idx, path, s->text.fd, s->cfg->lines_per_page,
-	    err, errlen);
+	    -1, err, errlen);
 }
 
 /* Open the index, building it first when allowed and needed. */
@@ -129,8 +123,9 @@ prepare_index(struct server *s, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	log_info("building index %s: %s", path, why);
-	if (index_build(s->cfg->file, path, s->cfg->lines_per_page, NULL, NULL,
-	    &sum, err, errlen) != INDEX_OK)
+	struct index_build_opts bo = { .m = s->cfg->lines_per_page,
+	    .line_crc = 1 };
+	if (index_build(s->cfg->file, path, &bo, &sum, err, errlen) != INDEX_OK)
 		return -1;
 	log_info("index built: %llu lines in %.2f s",
 	    (unsigned long long)sum.lines, sum.seconds);

@@ -4,10 +4,13 @@
  * Line n (1-based) lives in page (n-1)/m, slot (n-1)%m. A page holds the
  * start of its first line and the end (one past the LF) of each of its m
  * lines — as a uint64 base and uint32 deltas, or, in an index built "wide"
- * because some page spans 4 GiB or more, as m + 1 uint64 offsets — then a
- * CRC-32C trailer, so one GET reads one page. Readers always get the m + 1
- * offsets. The header records what the index was built from, and is
- * checked on open without reading the pages or scanning the text.
+ * because some page spans 4 GiB or more, as m + 1 uint64 offsets — then,
+ * when the index has per-line checksums, m uint32 CRC-32C values, one per
+ * line, and last a CRC-32C trailer, so one GET reads one page. The page
+ * checksum is seeded with something that identifies this index and its
+ * source, so a page of any other index fails it. The header records what
+ * the index was built from, and is checked on open without reading the
+ * pages or scanning the text.
  *
  * This module knows nothing of sockets or caches. Functions that can fail
  * return an enum index_status and, when err is not NULL, one line saying
@@ -21,14 +24,16 @@
 #include <sys/types.h>
 
 #define INDEX_MAGIC        "LSVRIDX\0"      /* 8 bytes at offset 0 */
-#define INDEX_VERSION      1
+#define INDEX_VERSION      2
 #define INDEX_HEADER_SIZE  4096             /* pages start here */
 #define INDEX_FP_BLOCK     4096             /* bytes per fingerprint sample */
 #define INDEX_FP_SAMPLES   16               /* evenly spaced samples */
 #define INDEX_M_DEFAULT    4096
 #define INDEX_M_MAX        (1u << 20)
+#define INDEX_REPAIR_PAGES 8                /* pages a rebuild looks back */
 #define INDEX_FLAG_NO_FINAL_LF 1u           /* last line lacks its LF */
 #define INDEX_FLAG_WIDE    2u               /* pages hold uint64 offsets */
+#define INDEX_FLAG_LINE_CRC 4u              /* pages hold line checksums */
 
 enum index_status {
 	INDEX_OK = 0,
@@ -38,11 +43,13 @@ enum index_status {
 	INDEX_ERR_VERSION,     /* an index of another format version */
 	INDEX_ERR_HEADER,      /* header checksum or field values wrong */
 	INDEX_ERR_TRUNCATED,   /* file size differs from what the header says */
-	INDEX_ERR_PARAM,       /* built with another lines_per_page */
+	INDEX_ERR_PARAM,       /* built with another lines_per_page or
+	                          line checksum setting */
 	INDEX_ERR_STALE,       /* source size, mtime or fingerprint changed */
 	INDEX_ERR_PAGE,        /* a page failed its checksum */
-	INDEX_ERR_SOURCE,      /* the text file does not match a page */
-	INDEX_ERR_ARG          /* bad argument (e.g. m not a power of two) */
+	INDEX_ERR_SOURCE,      /* the text file does not match the index */
+	INDEX_ERR_ARG,         /* bad argument (e.g. m not a power of two) */
+	INDEX_ERR_FAR          /* a page repair would scan more than allowed */
 };
 
 struct index_header {
@@ -51,12 +58,14 @@ struct index_header {
 	uint32_t flags;           /* INDEX_FLAG_* */
 	uint64_t lines;
 	uint64_t pages;
-	uint64_t page_bytes;      /* 4m + 16, or (m + 1) * 8 + 8 when wide */
+	uint64_t page_bytes;      /* body + 8-byte trailer, see README */
 	uint64_t source_size;
 	int64_t  source_mtime_s;
 	uint32_t source_mtime_ns;
 	uint32_t fingerprint;     /* see index_fingerprint() */
 	uint64_t index_size;      /* header + pages * page_bytes */
+	uint64_t build_id;        /* random, chosen when the build started */
+	uint32_t page_seed;       /* derived, not stored: seeds page CRCs */
 };
 
 struct index {
@@ -73,15 +82,26 @@ struct index_summary {
 	double seconds;
 };
 
+struct index_build_opts {
+	unsigned m;                 /* lines per page, power of two 1..INDEX_M_MAX */
+	int line_crc;               /* store per-line checksums */
+	index_progress_fn progress; /* may be NULL */
+	void *progress_arg;
+};
+
 /*
  * Stream text_path once and write its index to index_path atomically: a
- * temporary file beside it, fsync, rename, fsync of the directory. Memory
- * stays bounded (a few MB) whatever the file size. m is a power of two in
- * 1..INDEX_M_MAX. progress may be NULL; summary may be NULL.
+ * temporary file INDEX.tmp.PID beside it, fsync, rename, fsync of the
+ * directory. Temporary files of builds whose process is gone are removed
+ * first (never one whose PID is alive). Memory stays bounded (a few MB)
+ * whatever the file size. o NULL means m = INDEX_M_DEFAULT with line
+ * checksums and no progress; summary may be NULL. A write that fails
+ * (disk full, EFBIG under RLIMIT_FSIZE when SIGXFSZ is ignored) is
+ * INDEX_ERR_IO, and the temporary file is removed.
  */
 enum index_status index_build(const char *text_path, const char *index_path,
-    unsigned m, index_progress_fn progress, void *progress_arg,
-    struct index_summary *summary, char *err, size_t errlen);
+    const struct index_build_opts *o, struct index_summary *summary,
+    char *err, size_t errlen);
 
 /*
  * Make a running index_build stop at its next chunk, remove its temporary
@@ -92,12 +112,18 @@ void index_build_cancel(void);
 /*
  * Open index_path and check it against the open text file text_fd: magic,
  * version, header checksum, the index's size, m (when want_m is not 0), the
- * source's size and mtime, and the fingerprint (a few sampled blocks, never
- * the whole file). On success idx owns an open descriptor.
+ * line checksum setting (want_line_crc -1 = any, 0 or 1 = must match, else
+ * INDEX_ERR_PARAM), the source's size and mtime, and the fingerprint (a
+ * few sampled blocks, never the whole file). On success idx owns an open
+ * descriptor.
  */
 enum index_status index_open(struct index *idx, const char *index_path,
-    int text_fd, unsigned want_m, char *err, size_t errlen);
+    int text_fd, unsigned want_m, int want_line_crc, char *err,
+    size_t errlen);
 void index_close(struct index *idx);
+
+/* Whether pages of the index with header h carry per-line checksums. */
+int index_has_line_crc(const struct index_header *h);
 
 /*
  * Read page p into offs[0..m] (host byte order) and verify its checksum.
@@ -108,7 +134,8 @@ enum index_status index_read_page(const struct index *idx, uint64_t page,
 
 /*
  * The page body as stored (host byte order), for a cache that keeps pages
- * compact: index_body_bytes() bytes, read and verified like a page.
+ * compact: index_body_bytes() bytes (a multiple of 4; of 8 with line
+ * checksums), read and verified like a page.
  */
 size_t index_body_bytes(const struct index *idx);
 enum index_status index_read_body(const struct index *idx, uint64_t page,
@@ -124,27 +151,44 @@ uint64_t index_page_offset(const struct index *idx, uint64_t page);
 enum index_status index_check_body(const struct index *idx, uint64_t page,
     void *body, const unsigned char trailer[8], char *err, size_t errlen);
 
-/* Slot's start and end offsets from a body. */
-void index_body_slot(const struct index_header *h, const void *body,
-    size_t slot, uint64_t *a, uint64_t *b);
+/* One line as a page body says. crc is 0 when the index has no line checksums. */
+struct index_line {
+	uint64_t off, end;        /* [off, end): the line, its LF included */
+	uint32_t crc;             /* CRC-32C (initial 0) of those bytes */
+};
 
-/* Encode offs[0..m] as a body; -1 if a compact page cannot hold them. */
-int index_encode_body(const struct index_header *h, const uint64_t *offs,
-    void *body);
+/* Slot's line from a body in host order (slot < m). */
+void index_body_line(const struct index_header *h, const void *body,
+    size_t slot, struct index_line *out);
 
 /*
- * Recompute page p from the text file, scanning from the end of the nearest
- * page before it that passes its checksum (or from offset 0). Used when a
- * page is corrupt. INDEX_ERR_SOURCE if the text does not agree with the
- * header (e.g. the file changed).
+ * Rebuild page's body (encoded as stored, host order, line CRCs included
+ * when the index has them) from the text, starting at the end of the
+ * nearest page before it that passes its checksum (or at offset 0),
+ * looking back at most INDEX_REPAIR_PAGES pages and scanning at most
+ * max_scan bytes of text in all (UINT64_MAX: no limit). INDEX_ERR_FAR when
+ * the repair would need more, INDEX_ERR_SOURCE when the text does not
+ * agree with the index. body holds index_body_bytes() bytes.
  */
-enum index_status index_rebuild_page(const struct index *idx, int text_fd,
-    uint64_t page, uint64_t *offs, char *err, size_t errlen);
+enum index_status index_rebuild_body(const struct index *idx, int text_fd,
+    uint64_t page, void *body, uint64_t max_scan, char *err, size_t errlen);
+
+/*
+ * --check --deep: every line of the text against its checksum (and every
+ * page against its own). *bad_lines counts lines that fail; when there are
+ * any the result is INDEX_ERR_SOURCE and err names the first few line
+ * numbers. A page that fails its checksum stops the check with
+ * INDEX_ERR_PAGE. progress as for the build (may be NULL). INDEX_ERR_ARG
+ * if the index has no line checksums.
+ */
+enum index_status index_check_deep(const struct index *idx, int text_fd,
+    index_progress_fn progress, void *arg, uint64_t *bad_lines, char *err,
+    size_t errlen);
 
 /*
  * Where line n (1-based) is: *off and *len (len includes the LF; for a last
  * line without one it is the bytes that are there). Reads one page, no
- * cache. INDEX_ERR_ARG if n is 0 or past the last line.
+ * cache. INDEX_ERR_ARG if n is 0 or past the last line. For tests.
  */
 enum index_status index_lookup(const struct index *idx, uint64_t n,
     uint64_t *off, uint64_t *len, char *err, size_t errlen);

@@ -4,10 +4,21 @@
  * On-disk layout (all integers little-endian; README.md has the table):
  *   header, INDEX_HEADER_SIZE bytes: fields at fixed offsets, CRC-32C of
  *     bytes [0, HDR_CRC_OFF) at HDR_CRC_OFF, zeros up to the first page;
- *   page p at INDEX_HEADER_SIZE + p * page_bytes: m + 1 uint64 offsets,
- *     then uint32 CRC-32C of (uint64 p, the offsets), then uint32 zero.
- * The page number is inside the checksum so a page copied to the wrong
- * place is caught as surely as a flipped bit.
+ *   page p at INDEX_HEADER_SIZE + p * page_bytes: the body (compact: u64
+ *     base, m u32 ends; wide: m + 1 u64 offsets; then, with
+ *     INDEX_FLAG_LINE_CRC, m u32 line CRCs, zero-padded to 8 bytes), then
+ *     u32 CRC-32C of (identity, u64 p, body), then u32 zero.
+ * The identity is the 28 bytes (u64 build_id, u64 source_size, i64
+ * source_mtime_s, u32 source_mtime_ns); build_id is random and chosen when
+ * a build starts, so every build, even of the same text, has its own. Its
+ * CRC is the seed each page's CRC continues from (struct index_header's
+ * page_seed). A page of another index — of another text with the same
+ * geometry, or of the same text indexed again — thus fails its check, and
+ * the page number inside the checksum catches a page copied to the wrong
+ * place in its own index, as surely as a flipped bit.
+ *
+ * A line CRC is CRC-32C (initial 0) of the line's bytes as stored, LF
+ * included: the build folds it into its one scan of the text.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +53,7 @@
 #define HDR_SRC_MTIME_NS 64
 #define HDR_FP          68
 #define HDR_INDEX_SIZE  72
+#define HDR_BUILD_ID    80
 #define HDR_CRC_OFF     124
 #define HDR_USED        128
 
@@ -107,28 +121,77 @@ power_of_two(uint64_t v)
  * A compact page is a uint64 base (the start of its first line) and m
  * uint32 line ends relative to it: 4 bytes a line. A wide page, used by
  * the whole index when some page's lines span 4 GiB or more, stores m + 1
- * uint64 offsets. Both end in an 8-byte trailer.
+ * uint64 offsets. Line checksums add m uint32, padded with zeros to a
+ * multiple of 8 bytes (which only a wide page with m = 1 needs): bodies
+ * with line checksums can then be kept in uint64 arrays, entry for entry.
+ * Every page ends in an 8-byte trailer.
  */
 static uint64_t
-page_body_bytes(unsigned m, int wide)
+page_body_bytes(unsigned m, int wide, int line_crc)
 {
-	return wide ? ((uint64_t)m + 1) * 8 : 8 + (uint64_t)m * 4;
+	uint64_t n = wide ? ((uint64_t)m + 1) * 8 : 8 + (uint64_t)m * 4;
+
+	return line_crc ? (n + (uint64_t)m * 4 + 7) / 8 * 8 : n;
 }
 
 static uint64_t
-page_bytes_for(unsigned m, int wide)
+page_bytes_for(unsigned m, int wide, int line_crc)
 {
-	return page_body_bytes(m, wide) + 8;
+	return page_body_bytes(m, wide, line_crc) + 8;
 }
 
-/* CRC of a page: its number, then its body as stored (little-endian). */
+/* Where the line CRCs start in a body. */
+static size_t
+crcs_at(unsigned m, int wide)
+{
+	return wide ? ((size_t)m + 1) * 8 : 8 + (size_t)m * 4;
+}
+
+/* The CRC of the index's identity: every page's CRC continues from it. */
 static uint32_t
-page_crc(uint64_t page, const unsigned char *body, size_t nbytes)
+identity_seed(const struct index_header *h)
+{
+	unsigned char b[28];
+
+	put_le64(b, h->build_id);
+	put_le64(b + 8, h->source_size);
+	put_le64(b + 16, (uint64_t)h->source_mtime_s);
+	put_le32(b + 24, h->source_mtime_ns);
+	return crc32c(0, b, sizeof(b));
+}
+
+/* CRC of a page: the seed, its number, then its body as stored. */
+static uint32_t
+page_crc(uint32_t seed, uint64_t page, const unsigned char *body,
+    size_t nbytes)
 {
 	unsigned char num[8];
 
 	put_le64(num, page);
-	return crc32c(crc32c(0, num, 8), body, nbytes);
+	return crc32c(crc32c(seed, num, 8), body, nbytes);
+}
+
+/*
+ * A random build_id: getrandom(2), or when that fails (old kernel,
+ * seccomp), the time and pid mixed (splitmix64), still distinct per build.
+ */
+static uint64_t
+new_build_id(void)
+{
+	struct timespec ts;
+	uint64_t v;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t)sizeof(v))
+		return v;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	v = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	v ^= (uint64_t)getpid() << 32;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	v ^= (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull;
+	v += 0x9E3779B97F4A7C15ull;
+	v = (v ^ (v >> 30)) * 0xBF58476D1CE4E5B9ull;
+	v = (v ^ (v >> 27)) * 0x94D049BB133111EBull;
+	return v ^ (v >> 31);
 }
 
 /* pread all of len bytes, retrying short reads; -1 on error, else bytes. */
@@ -314,14 +377,75 @@ index_count_lf(const char *buf, size_t len)
 	return n;
 }
 
-/* ---- page assembly, shared by the build and the page rebuild ---- */
+/* ---- line checksums over a stream of chunks ---- */
+
+/*
+ * Each line's CRC is folded into the newline scan: when an LF is found,
+ * the bytes since the previous line's end are hashed while they are still
+ * in the cache from the scan. A line that crosses a chunk boundary
+ * carries the CRC of its first part into the next chunk.
+ */
+struct linecrc {
+	const char *chunk;        /* the chunk being scanned */
+	uint64_t base;            /* its offset in the text */
+	uint64_t from;            /* first byte not hashed yet (>= base) */
+	uint32_t carry;           /* CRC of the current line before from */
+};
+
+static void
+linecrc_start(struct linecrc *lc, uint64_t at)
+{
+	lc->chunk = NULL;
+	lc->base = lc->from = at;
+	lc->carry = 0;
+}
+
+/* The CRC of the line that ends at end, inside the current chunk. */
+static SCAN_INLINE uint32_t
+linecrc_take(struct linecrc *lc, uint64_t end)
+{
+	uint32_t c = crc32c(lc->carry, lc->chunk + (lc->from - lc->base),
+	    (size_t)(end - lc->from));
+
+	lc->from = end;
+	lc->carry = 0;
+	return c;
+}
+
+/* The current chunk (len bytes) is done: carry the open line over. */
+static void
+linecrc_chunk_end(struct linecrc *lc, size_t len)
+{
+	uint64_t end = lc->base + len;
+
+	lc->carry = crc32c(lc->carry, lc->chunk + (lc->from - lc->base),
+	    (size_t)(end - lc->from));
+	lc->from = end;
+}
+
+/* ---- page assembly and encoding, shared by the build and the repair ---- */
+
+static int
+is_wide(const struct index_header *h)
+{
+	return (h->flags & INDEX_FLAG_WIDE) != 0;
+}
+
+int
+index_has_line_crc(const struct index_header *h)
+{
+	return (h->flags & INDEX_FLAG_LINE_CRC) != 0;
+}
 
 /*
  * A page being filled: offs[0] is the start of its first line, offs[k] the
- * end of its k-th line. When k reaches m the page is complete.
+ * end of its k-th line, crcs[k - 1] that line's CRC (when crcs is not
+ * NULL). When k reaches m the page is complete.
  */
 struct pagefill {
 	uint64_t *offs;
+	uint32_t *crcs;
+	struct linecrc lc;
 	unsigned m;
 	unsigned k;
 	uint64_t page;
@@ -330,7 +454,18 @@ struct pagefill {
 	void *ctx;
 };
 
-static int
+/* Start filling page at text offset at (the end of the page before it). */
+static void
+pagefill_reset(struct pagefill *pf, uint64_t page, uint64_t at)
+{
+	pf->k = 0;
+	pf->page = page;
+	pf->lines = page * pf->m;
+	pf->offs[0] = at;
+	linecrc_start(&pf->lc, at);
+}
+
+static SCAN_INLINE int
 pagefill_end(void *arg, uint64_t end)
 {
 	struct pagefill *pf = arg;
@@ -347,12 +482,84 @@ pagefill_end(void *arg, uint64_t end)
 	return 0;
 }
 
-/* Pad a partial last page with its end offset, as the format requires. */
+static SCAN_INLINE int
+pagefill_end_crc(void *arg, uint64_t end)
+{
+	struct pagefill *pf = arg;
+
+	pf->crcs[pf->k] = linecrc_take(&pf->lc, end);
+	return pagefill_end(pf, end);
+}
+
+/*
+ * Scan len bytes of text at pos into pages. Without line checksums the
+ * scan stays the plain LF loop; non-zero when emit stopped it.
+ */
+static int
+pagefill_chunk(struct pagefill *pf, const char *p, size_t len, uint64_t pos)
+{
+	if (pf->crcs == NULL)
+		return scan_lf(p, len, pos, pagefill_end, pf);
+	pf->lc.chunk = p;
+	pf->lc.base = pos;
+	if (scan_lf(p, len, pos, pagefill_end_crc, pf))
+		return 1;
+	linecrc_chunk_end(&pf->lc, len);
+	return 0;
+}
+
+/* The text ends at size after bytes that have no LF: its last line. */
+static int
+pagefill_last_line(struct pagefill *pf, uint64_t size)
+{
+	/* Every chunk has ended, so the carry covers the whole line. */
+	if (pf->crcs != NULL)
+		pf->crcs[pf->k] = pf->lc.carry;
+	return pagefill_end(pf, size);
+}
+
+/* Pad a partial last page as the format requires: slots past the last
+ * line repeat its end and have CRC 0. */
 static void
 pagefill_pad(struct pagefill *pf)
 {
 	for (unsigned j = pf->k + 1; j <= pf->m; j++)
 		pf->offs[j] = pf->offs[pf->k];
+	if (pf->crcs != NULL)
+		for (unsigned j = pf->k; j < pf->m; j++)
+			pf->crcs[j] = 0;
+}
+
+/*
+ * The one page encoder, used by the build and by the repair: a body as
+ * stored (little-endian) for the layout in h (m, flags). -1 when a compact
+ * page cannot hold a span of 4 GiB or more.
+ */
+static int
+encode_page(const struct index_header *h, const uint64_t *offs,
+    const uint32_t *crcs, unsigned char *dst)
+{
+	unsigned m = h->lines_per_page;
+	size_t at = crcs_at(m, is_wide(h));
+
+	if (is_wide(h)) {
+		for (unsigned j = 0; j <= m; j++)
+			put_le64(dst + 8 * (size_t)j, offs[j]);
+	} else {
+		if (offs[m] - offs[0] > UINT32_MAX)
+			return -1;
+		put_le64(dst, offs[0]);
+		for (unsigned j = 1; j <= m; j++)
+			put_le32(dst + 8 + 4 * (size_t)(j - 1),
+			    (uint32_t)(offs[j] - offs[0]));
+	}
+	if (index_has_line_crc(h)) {
+		for (unsigned k = 0; k < m; k++)
+			put_le32(dst + at + 4 * (size_t)k, crcs[k]);
+		memset(dst + at + 4 * (size_t)m, 0, (size_t)page_body_bytes(m,
+		    is_wide(h), 1) - at - 4 * (size_t)m);
+	}
+	return 0;
 }
 
 /* ---- build ---- */
@@ -364,8 +571,7 @@ pagefill_pad(struct pagefill *pf)
  */
 struct builder {
 	int out_fd;
-	unsigned m;
-	int wide;                /* pages store uint64 offsets */
+	struct index_header lay; /* m, flags, page_bytes, page_seed */
 	int need_wide;           /* a compact page could not hold a span */
 	uint64_t page_bytes;
 	unsigned char *buf[2];
@@ -384,7 +590,7 @@ struct builder {
 	int failed_errno;        /* the writer's first error */
 };
 
-/* Fill in each page's trailer: CRC of its number and offsets, then zero. */
+/* Fill in each page's trailer: its seeded CRC, then zero. */
 static void
 seal_pages(const struct builder *b, unsigned char *p, size_t len,
     uint64_t page)
@@ -392,7 +598,8 @@ seal_pages(const struct builder *b, unsigned char *p, size_t len,
 	size_t nbytes = (size_t)b->page_bytes - 8;
 
 	for (size_t off = 0; off < len; off += b->page_bytes, page++) {
-		put_le32(p + off + nbytes, page_crc(page, p + off, nbytes));
+		put_le32(p + off + nbytes, page_crc(b->lay.page_seed, page,
+		    p + off, nbytes));
 		put_le32(p + off + nbytes + 4, 0);
 	}
 }
@@ -437,14 +644,13 @@ writer_main(void *arg)
 }
 
 static int
-builder_start(struct builder *b, int fd, unsigned m, int wide)
+builder_start(struct builder *b, int fd, const struct index_header *lay)
 {
 	memset(b, 0, sizeof(*b));
 	b->written = INDEX_HEADER_SIZE;
 	b->out_fd = fd;
-	b->m = m;
-	b->wide = wide;
-	b->page_bytes = page_bytes_for(m, wide);
+	b->lay = *lay;
+	b->page_bytes = lay->page_bytes;
 	for (int i = 0; i < 2; i++)
 		if ((b->buf[i] = malloc(OUT_CHUNK > b->page_bytes ? OUT_CHUNK :
 		    b->page_bytes)) == NULL)
@@ -508,24 +714,14 @@ static int
 builder_emit(struct pagefill *pf)
 {
 	struct builder *b = pf->ctx;
-	unsigned char *dst;
 
 	if (b->out_len + b->page_bytes > OUT_CHUNK && b->out_len > 0 &&
 	    builder_handoff(b) < 0)
 		return 1;
-	dst = b->buf[b->cur] + b->out_len;
-	if (b->wide) {
-		for (unsigned j = 0; j <= pf->m; j++)
-			put_le64(dst + 8 * (size_t)j, pf->offs[j]);
-	} else {
-		if (pf->offs[pf->m] - pf->offs[0] > UINT32_MAX) {
-			b->need_wide = 1;
-			return 1;
-		}
-		put_le64(dst, pf->offs[0]);
-		for (unsigned j = 1; j <= pf->m; j++)
-			put_le32(dst + 8 + 4 * (size_t)(j - 1),
-			    (uint32_t)(pf->offs[j] - pf->offs[0]));
+	if (encode_page(&b->lay, pf->offs, pf->crcs,
+	    b->buf[b->cur] + b->out_len) < 0) {
+		b->need_wide = 1;
+		return 1;
 	}
 	b->out_len += b->page_bytes;
 	return 0;
@@ -548,6 +744,7 @@ encode_header(unsigned char *h, const struct index_header *ih)
 	put_le32(h + HDR_SRC_MTIME_NS, ih->source_mtime_ns);
 	put_le32(h + HDR_FP, ih->fingerprint);
 	put_le64(h + HDR_INDEX_SIZE, ih->index_size);
+	put_le64(h + HDR_BUILD_ID, ih->build_id);
 	put_le32(h + HDR_CRC_OFF, crc32c(0, h, HDR_CRC_OFF));
 }
 
@@ -562,8 +759,11 @@ now_s(void)
 
 struct build_job {
 	const char *text_path;
+	const char *tmp;          /* the temporary index file */
 	int text_fd;
 	struct stat st;
+	struct index_header lay;  /* what is known at the start: identity,
+	                             m, flags, page_bytes, page_seed */
 	struct pagefill pf;
 	struct builder b;
 	index_progress_fn progress;
@@ -688,6 +888,13 @@ reader_release(struct reader *rd)
 }
 
 static enum index_status
+write_failed(const struct build_job *j, char *err, size_t errlen)
+{
+	return fail(INDEX_ERR_IO, err, errlen, "%s: %s", j->tmp,
+	    strerror(j->b.failed_errno));
+}
+
+static enum index_status
 scan_chunks(struct build_job *j, struct reader *rd, char *err, size_t errlen)
 {
 	uint64_t pos = 0, size = (uint64_t)j->st.st_size;
@@ -702,9 +909,8 @@ scan_chunks(struct build_job *j, struct reader *rd, char *err, size_t errlen)
 		if (r == 0 || (uint64_t)r > size - pos)
 			return fail(INDEX_ERR_SOURCE, err, errlen,
 			    "%s: changed size while being indexed", j->text_path);
-		if (scan_lf(p, (size_t)r, pos, pagefill_end, &j->pf))
-			return fail(INDEX_ERR_IO, err, errlen,
-			    "writing the index: %s", strerror(j->b.failed_errno));
+		if (pagefill_chunk(&j->pf, p, (size_t)r, pos))
+			return write_failed(j, err, errlen);
 		reader_release(rd);
 		pos += (uint64_t)r;
 		if (build_cancelled)
@@ -741,37 +947,38 @@ build_finish(struct build_job *j, struct index_header *ih, char *err,
 {
 	uint64_t size = (uint64_t)j->st.st_size;
 
-	memset(ih, 0, sizeof(*ih));
-	if (size > 0 && (j->pf.k > 0 ? j->pf.offs[j->pf.k] : j->pf.offs[0])
-	    != size) {
+	*ih = j->lay;
+	if (size > 0 && j->pf.offs[j->pf.k] != size) {
 		/* The last line has no LF: it ends at the end of the file. */
 		ih->flags |= INDEX_FLAG_NO_FINAL_LF;
-		if (pagefill_end(&j->pf, size))
-			return fail(INDEX_ERR_IO, err, errlen,
-			    "writing the index: %s", strerror(j->b.failed_errno));
+		if (pagefill_last_line(&j->pf, size))
+			return write_failed(j, err, errlen);
 	}
 	if (j->pf.k > 0) {
 		pagefill_pad(&j->pf);
 		if (j->pf.emit(&j->pf))
-			return fail(INDEX_ERR_IO, err, errlen,
-			    "writing the index: %s", strerror(j->b.failed_errno));
+			return write_failed(j, err, errlen);
 		j->pf.page++;
 	}
 	if (builder_finish(&j->b) < 0)
-		return fail(INDEX_ERR_IO, err, errlen, "writing the index: %s",
-		    strerror(j->b.failed_errno));
-	if (j->b.wide)
-		ih->flags |= INDEX_FLAG_WIDE;
-	ih->version = INDEX_VERSION;
-	ih->lines_per_page = j->pf.m;
+		return write_failed(j, err, errlen);
 	ih->lines = j->pf.lines;
 	ih->pages = j->pf.page;
-	ih->page_bytes = j->b.page_bytes;
-	ih->source_size = size;
-	ih->source_mtime_s = j->st.st_mtim.tv_sec;
-	ih->source_mtime_ns = (uint32_t)j->st.st_mtim.tv_nsec;
 	ih->index_size = INDEX_HEADER_SIZE + ih->pages * ih->page_bytes;
 	return index_fingerprint(j->text_fd, size, &ih->fingerprint, err, errlen);
+}
+
+/* The directory part of path ("." when there is none). */
+static void
+dir_of(const char *path, char *dir, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(dir, len, ".");
+	else
+		snprintf(dir, len, "%.*s",
+		    (int)(slash == path ? 1 : slash - path), path);
 }
 
 /* Write the header, make the file durable, and give it its real name. */
@@ -781,7 +988,6 @@ build_commit(int fd, const char *tmp, const char *index_path,
 {
 	unsigned char h[INDEX_HEADER_SIZE];
 	char dir[PATH_MAX];
-	const char *slash;
 	int dfd;
 
 	encode_header(h, ih);
@@ -792,18 +998,53 @@ build_commit(int fd, const char *tmp, const char *index_path,
 		return fail(INDEX_ERR_IO, err, errlen, "rename %s to %s: %s",
 		    tmp, index_path, strerror(errno));
 	/* The rename itself is durable only once the directory is synced. */
-	slash = strrchr(index_path, '/');
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		snprintf(dir, sizeof(dir), "%.*s",
-		    (int)(slash == index_path ? 1 : slash - index_path),
-		    index_path);
+	dir_of(index_path, dir, sizeof(dir));
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		fsync(dfd);
 		close(dfd);
 	}
 	return INDEX_OK;
+}
+
+/*
+ * Remove INDEXNAME.tmp.PID files beside the index that builds left when
+ * they died without cleaning up (SIGKILL, a crash, power loss): those
+ * whose process is gone, kill(pid, 0) failing with ESRCH. A live PID's
+ * file — a build running now, maybe as another user (EPERM) — is never
+ * touched. Best effort: an unreadable directory just keeps its files.
+ */
+static void
+remove_stale_temps(const char *index_path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(index_path, '/');
+	const char *name = slash != NULL ? slash + 1 : index_path;
+	size_t nlen = strlen(name);
+	struct dirent *de;
+	DIR *d;
+
+	dir_of(index_path, dir, sizeof(dir));
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *p = de->d_name;
+		char *end;
+		long pid;
+
+		if (strncmp(p, name, nlen) != 0 ||
+		    strncmp(p + nlen, ".tmp.", 5) != 0 ||
+		    p[nlen + 5] < '1' || p[nlen + 5] > '9')
+			continue;
+		errno = 0;
+		pid = strtol(p + nlen + 5, &end, 10);
+		if (*end != '\0' || errno != 0 || pid > INT_MAX ||
+		    pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		unlinkat(dirfd(d), p, 0);
+	}
+	closedir(d);
 }
 
 static enum index_status
@@ -826,6 +1067,27 @@ build_open(struct build_job *j, const char *text_path, char *err,
 }
 
 /*
+ * Everything the header says that is known before the scan: the page
+ * layout and the identity that seeds every page's CRC.
+ */
+static void
+build_layout(struct build_job *j, unsigned m, int line_crc)
+{
+	struct index_header *h = &j->lay;
+
+	memset(h, 0, sizeof(*h));
+	h->version = INDEX_VERSION;
+	h->lines_per_page = m;
+	h->flags = line_crc ? INDEX_FLAG_LINE_CRC : 0;
+	h->page_bytes = page_bytes_for(m, 0, line_crc);
+	h->build_id = new_build_id();
+	h->source_size = (uint64_t)j->st.st_size;
+	h->source_mtime_s = j->st.st_mtim.tv_sec;
+	h->source_mtime_ns = (uint32_t)j->st.st_mtim.tv_nsec;
+	h->page_seed = identity_seed(h);
+}
+
+/*
  * One pass over the text with compact or wide pages. A compact pass that
  * meets a page spanning 4 GiB or more stops with b.need_wide set, and the
  * caller starts again, wide, over the same temporary file.
@@ -837,14 +1099,15 @@ build_pass(struct build_job *j, int fd, int wide, struct index_header *ih,
 	enum index_status st;
 
 	builder_finish(&j->b);
-	j->pf.k = 0;
-	j->pf.page = 0;
-	j->pf.lines = 0;
-	j->pf.offs[0] = 0;
+	if (wide)
+		j->lay.flags |= INDEX_FLAG_WIDE;
+	j->lay.page_bytes = page_bytes_for(j->lay.lines_per_page, wide,
+	    index_has_line_crc(&j->lay));
+	pagefill_reset(&j->pf, 0, 0);
 	if (lseek(j->text_fd, 0, SEEK_SET) < 0 ||
 	    ftruncate(fd, INDEX_HEADER_SIZE) < 0 ||
 	    lseek(fd, INDEX_HEADER_SIZE, SEEK_SET) < 0 ||
-	    builder_start(&j->b, fd, j->pf.m, wide) < 0)
+	    builder_start(&j->b, fd, &j->lay) < 0)
 		return fail(INDEX_ERR_IO, err, errlen, "starting the index: %s",
 		    strerror(errno));
 	st = build_scan(j, err, errlen);
@@ -854,18 +1117,24 @@ build_pass(struct build_job *j, int fd, int wide, struct index_header *ih,
 }
 
 enum index_status
-index_build(const char *text_path, const char *index_path, unsigned m,
-    index_progress_fn progress, void *progress_arg,
-    struct index_summary *summary, char *err, size_t errlen)
+index_build(const char *text_path, const char *index_path,
+    const struct index_build_opts *o, struct index_summary *summary,
+    char *err, size_t errlen)
 {
+	static const struct index_build_opts defaults = {
+		.m = INDEX_M_DEFAULT, .line_crc = 1 };
 	struct build_job j;
 	struct index_header ih;
 	enum index_status st;
 	char tmp[PATH_MAX];
 	unsigned char zero[INDEX_HEADER_SIZE];
 	double t0 = now_s();
+	unsigned m;
 	int fd = -1;
 
+	if (o == NULL)
+		o = &defaults;
+	m = o->m;
 	if (!power_of_two(m) || m > INDEX_M_MAX)
 		return fail(INDEX_ERR_ARG, err, errlen,
 		    "lines per page must be a power of two from 1 to %u, not %u",
@@ -876,18 +1145,23 @@ index_build(const char *text_path, const char *index_path, unsigned m,
 		    index_path);
 	memset(&j, 0, sizeof(j));
 	j.text_fd = -1;
-	j.progress = progress;
-	j.progress_arg = progress_arg;
+	j.tmp = tmp;
+	j.progress = o->progress;
+	j.progress_arg = o->progress_arg;
 	if ((st = build_open(&j, text_path, err, errlen)) != INDEX_OK)
 		goto done;
+	build_layout(&j, m, o->line_crc);
 	j.pf.offs = calloc((size_t)m + 1, sizeof(uint64_t));
-	if (j.pf.offs == NULL) {
+	if (o->line_crc)
+		j.pf.crcs = calloc(m, sizeof(uint32_t));
+	if (j.pf.offs == NULL || (o->line_crc && j.pf.crcs == NULL)) {
 		st = fail(INDEX_ERR_IO, err, errlen, "out of memory");
 		goto done;
 	}
 	j.pf.m = m;
 	j.pf.emit = builder_emit;
 	j.pf.ctx = &j.b;
+	remove_stale_temps(index_path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	/* Zeros where the header goes: no valid magic until the very end. */
 	memset(zero, 0, sizeof(zero));
@@ -920,6 +1194,7 @@ done:
 		close(j.text_fd);
 	builder_finish(&j.b);
 	free(j.pf.offs);
+	free(j.pf.crcs);
 	return st;
 }
 
@@ -956,6 +1231,8 @@ decode_header(const unsigned char *h, struct index_header *ih,
 	ih->source_mtime_ns = get_le32(h + HDR_SRC_MTIME_NS);
 	ih->fingerprint = get_le32(h + HDR_FP);
 	ih->index_size = get_le64(h + HDR_INDEX_SIZE);
+	ih->build_id = get_le64(h + HDR_BUILD_ID);
+	ih->page_seed = identity_seed(ih);
 	return INDEX_OK;
 }
 
@@ -965,10 +1242,13 @@ check_header(const struct index_header *ih, const unsigned char *h,
     const char *path, char *err, size_t errlen)
 {
 	uint64_t m = ih->lines_per_page;
+	const uint32_t known = INDEX_FLAG_NO_FINAL_LF | INDEX_FLAG_WIDE |
+	    INDEX_FLAG_LINE_CRC;
 
 	if (get_le32(h + HDR_HSIZE) != INDEX_HEADER_SIZE || !power_of_two(m) ||
-	    m > INDEX_M_MAX || ih->page_bytes != page_bytes_for((unsigned)m,
-	    (ih->flags & INDEX_FLAG_WIDE) != 0) ||
+	    m > INDEX_M_MAX || (ih->flags & ~known) != 0 ||
+	    ih->page_bytes != page_bytes_for((unsigned)m, is_wide(ih),
+	    index_has_line_crc(ih)) ||
 	    ih->pages != (ih->lines + m - 1) / m ||
 	    ih->lines > ih->source_size ||
 	    ih->pages > (UINT64_MAX - INDEX_HEADER_SIZE) / ih->page_bytes ||
@@ -1008,8 +1288,8 @@ check_source(const struct index_header *ih, int text_fd, const char *path,
 }
 
 static enum index_status
-open_checked(struct index *idx, int text_fd, unsigned want_m, char *err,
-    size_t errlen)
+open_checked(struct index *idx, int text_fd, unsigned want_m,
+    int want_line_crc, char *err, size_t errlen)
 {
 	unsigned char h[HDR_USED];
 	struct stat st;
@@ -1042,12 +1322,18 @@ open_checked(struct index *idx, int text_fd, unsigned want_m, char *err,
 		return fail(INDEX_ERR_PARAM, err, errlen,
 		    "%s: stale: built with lines_per_page %u, configured %u",
 		    idx->path, idx->h.lines_per_page, want_m);
+	if (want_line_crc >= 0 &&
+	    index_has_line_crc(&idx->h) != (want_line_crc != 0))
+		return fail(INDEX_ERR_PARAM, err, errlen,
+		    "%s: stale: built %s line checksums, configured %s",
+		    idx->path, index_has_line_crc(&idx->h) ? "with" : "without",
+		    want_line_crc ? "with" : "without");
 	return check_source(&idx->h, text_fd, idx->path, err, errlen);
 }
 
 enum index_status
 index_open(struct index *idx, const char *index_path, int text_fd,
-    unsigned want_m, char *err, size_t errlen)
+    unsigned want_m, int want_line_crc, char *err, size_t errlen)
 {
 	enum index_status s;
 
@@ -1059,7 +1345,7 @@ index_open(struct index *idx, const char *index_path, int text_fd,
 	if (idx->fd < 0)
 		return fail(errno == ENOENT ? INDEX_ERR_MISSING : INDEX_ERR_IO,
 		    err, errlen, "%s: %s", index_path, strerror(errno));
-	s = open_checked(idx, text_fd, want_m, err, errlen);
+	s = open_checked(idx, text_fd, want_m, want_line_crc, err, errlen);
 	if (s != INDEX_OK)
 		index_close(idx);
 	return s;
@@ -1081,12 +1367,6 @@ index_body_bytes(const struct index *idx)
 	return (size_t)idx->h.page_bytes - 8;
 }
 
-static int
-is_wide(const struct index_header *h)
-{
-	return (h->flags & INDEX_FLAG_WIDE) != 0;
-}
-
 /* Compact field k (the end of slot k), host order. */
 static uint64_t
 body_end(const unsigned char *body, size_t k)
@@ -1098,41 +1378,24 @@ body_end(const unsigned char *body, size_t k)
 }
 
 void
-index_body_slot(const struct index_header *h, const void *body, size_t slot,
-    uint64_t *a, uint64_t *b)
+index_body_line(const struct index_header *h, const void *body, size_t slot,
+    struct index_line *out)
 {
 	const unsigned char *p = body;
+	unsigned m = h->lines_per_page;
 	uint64_t base;
 
 	if (is_wide(h)) {
-		memcpy(a, p + 8 * slot, 8);
-		memcpy(b, p + 8 * (slot + 1), 8);
-		return;
+		memcpy(&out->off, p + 8 * slot, 8);
+		memcpy(&out->end, p + 8 * (slot + 1), 8);
+	} else {
+		memcpy(&base, p, 8);
+		out->off = base + (slot > 0 ? body_end(p, slot - 1) : 0);
+		out->end = base + body_end(p, slot);
 	}
-	memcpy(&base, p, 8);
-	*a = base + (slot > 0 ? body_end(p, slot - 1) : 0);
-	*b = base + body_end(p, slot);
-}
-
-int
-index_encode_body(const struct index_header *h, const uint64_t *offs,
-    void *body)
-{
-	unsigned char *p = body;
-	unsigned m = h->lines_per_page;
-
-	if (is_wide(h)) {
-		memcpy(p, offs, ((size_t)m + 1) * 8);
-		return 0;
-	}
-	if (offs[m] - offs[0] > UINT32_MAX)
-		return -1;
-	memcpy(p, &offs[0], 8);
-	for (unsigned k = 1; k <= m; k++) {
-		uint32_t e = (uint32_t)(offs[k] - offs[0]);
-		memcpy(p + 8 + 4 * (size_t)(k - 1), &e, 4);
-	}
-	return 0;
+	out->crc = 0;
+	if (index_has_line_crc(h))
+		memcpy(&out->crc, p + crcs_at(m, is_wide(h)) + 4 * slot, 4);
 }
 
 /* Stored little-endian; readers use host order. */
@@ -1140,6 +1403,7 @@ static void
 body_to_host(const struct index_header *h, unsigned char *p)
 {
 	unsigned m = h->lines_per_page;
+	size_t at = crcs_at(m, is_wide(h));
 
 	if (host_is_le())
 		return;
@@ -1148,14 +1412,19 @@ body_to_host(const struct index_header *h, unsigned char *p)
 			uint64_t v = get_le64(p + 8 * (size_t)j);
 			memcpy(p + 8 * (size_t)j, &v, 8);
 		}
-		return;
+	} else {
+		uint64_t base = get_le64(p);
+		memcpy(p, &base, 8);
+		for (unsigned k = 0; k < m; k++) {
+			uint32_t e = get_le32(p + 8 + 4 * (size_t)k);
+			memcpy(p + 8 + 4 * (size_t)k, &e, 4);
+		}
 	}
-	uint64_t base = get_le64(p);
-	memcpy(p, &base, 8);
-	for (unsigned k = 0; k < m; k++) {
-		uint32_t e = get_le32(p + 8 + 4 * (size_t)k);
-		memcpy(p + 8 + 4 * (size_t)k, &e, 4);
-	}
+	if (index_has_line_crc(h))
+		for (unsigned k = 0; k < m; k++) {
+			uint32_t c = get_le32(p + at + 4 * (size_t)k);
+			memcpy(p + at + 4 * (size_t)k, &c, 4);
+		}
 }
 
 /*
@@ -1169,13 +1438,12 @@ body_in_order(const struct index_header *h, const unsigned char *p)
 	uint64_t base, prev = 0;
 
 	if (is_wide(h)) {
-		index_body_slot(h, p, 0, &base, &prev);
 		for (size_t k = 0; k <= m; k++) {
 			uint64_t v;
 			memcpy(&v, p + 8 * k, 8);
-			if (v < base || v > h->source_size)
+			if (v < prev || v > h->source_size)
 				return 0;
-			base = v;
+			prev = v;
 		}
 		return 1;
 	}
@@ -1199,8 +1467,8 @@ enum index_status
 index_check_body(const struct index *idx, uint64_t page, void *body,
     const unsigned char trailer[8], char *err, size_t errlen)
 {
-	if (get_le32(trailer) != page_crc(page, body, index_body_bytes(idx)) ||
-	    get_le32(trailer + 4) != 0)
+	if (get_le32(trailer) != page_crc(idx->h.page_seed, page, body,
+	    index_body_bytes(idx)) || get_le32(trailer + 4) != 0)
 		return fail(INDEX_ERR_PAGE, err, errlen,
 		    "%s: page %llu failed its checksum", idx->path,
 		    (unsigned long long)page);
@@ -1241,123 +1509,294 @@ index_read_body(const struct index *idx, uint64_t page, void *body,
 	return index_check_body(idx, page, body, trailer, err, errlen);
 }
 
-/*
- * Read page p and decode it in place into offs[0..m]. The body is read
- * into the tail of offs; decoding forward never overwrites a field before
- * it is read (entry k ends at byte 8k + 8, compact field k starts at byte
- * 4m + 8 + 4k).
- */
+/* Read page p and decode it into offs[0..m]. */
 enum index_status
 index_read_page(const struct index *idx, uint64_t page, uint64_t *offs,
     char *err, size_t errlen)
 {
 	unsigned m = idx->h.lines_per_page;
-	unsigned char *raw = (unsigned char *)offs + ((size_t)m + 1) * 8 -
-	    index_body_bytes(idx);
+	unsigned char *body = malloc(index_body_bytes(idx));
+	struct index_line l;
 	enum index_status st;
-	uint64_t base;
 
-	if ((st = index_read_body(idx, page, raw, err, errlen)) != INDEX_OK ||
-	    is_wide(&idx->h))
-		return st;
-	memcpy(&base, raw, 8);
-	offs[0] = base;
-	for (unsigned k = 1; k <= m; k++)
-		offs[k] = base + body_end(raw, k - 1);
-	return INDEX_OK;
+	if (body == NULL)
+		return fail(INDEX_ERR_IO, err, errlen, "out of memory");
+	st = index_read_body(idx, page, body, err, errlen);
+	for (unsigned k = 0; st == INDEX_OK && k < m; k++) {
+		index_body_line(&idx->h, body, k, &l);
+		offs[k] = l.off;
+		offs[k + 1] = l.end;
+	}
+	free(body);
+	return st;
 }
 
-/* ---- page rebuild, lookup, names ---- */
+/* ---- page repair ---- */
 
-struct rebuild {
-	uint64_t want;  /* the page being rebuilt */
-	int done;
+struct repair {
+	const struct index *idx;
+	uint64_t want;            /* the page being rebuilt */
+	unsigned char *body;      /* where it goes */
+	int done;                 /* 1 encoded, -1 could not be encoded */
 };
 
 static int
-rebuild_emit(struct pagefill *pf)
+repair_emit(struct pagefill *pf)
 {
-	struct rebuild *rb = pf->ctx;
+	struct repair *rp = pf->ctx;
 
-	if (pf->page != rb->want)
+	if (pf->page != rp->want)
 		return 0;
-	rb->done = 1;
+	rp->done = encode_page(&rp->idx->h, pf->offs, pf->crcs, rp->body) == 0 ?
+	    1 : -1;
 	return 1;
 }
 
-/* Where to start scanning: the end of the nearest good page before p. */
-static void
-rebuild_origin(const struct index *idx, uint64_t page, uint64_t *offs,
-    struct pagefill *pf)
+/*
+ * Where a repair of page starts: the end of the nearest page before it
+ * that passes its checksum, or the start of the text when all the pages
+ * before it were looked at. -1 when INDEX_REPAIR_PAGES pages failed.
+ */
+static int
+repair_origin(const struct index *idx, uint64_t page, unsigned char *tmp,
+    uint64_t *from_page, uint64_t *at)
 {
-	unsigned m = idx->h.lines_per_page;
+	struct index_line l;
 
-	pf->page = 0;
-	pf->offs[0] = 0;
-	for (uint64_t q = page; q-- > 0;) {
-		if (index_read_page(idx, q, offs, NULL, 0) == INDEX_OK) {
-			pf->page = q + 1;
-			pf->offs[0] = offs[m];
-			break;
+	for (uint64_t n = 1; n <= INDEX_REPAIR_PAGES && n <= page; n++)
+		if (index_read_body(idx, page - n, tmp, NULL, 0) == INDEX_OK) {
+			index_body_line(&idx->h, tmp, idx->h.lines_per_page - 1,
+			    &l);
+			*from_page = page - n + 1;
+			*at = l.end;
+			return 0;
 		}
-	}
-	pf->lines = pf->page * m;
-	pf->k = 0;
+	if (page > INDEX_REPAIR_PAGES)
+		return -1;
+	*from_page = 0;
+	*at = 0;
+	return 0;
 }
 
-/* The text ran out: only the last page can be complete here. */
-static int
-rebuild_at_eof(const struct index *idx, struct pagefill *pf,
-    struct rebuild *rb)
+/* The text ran out before the page was complete: only the last page may. */
+static void
+repair_at_eof(const struct index *idx, struct pagefill *pf,
+    struct repair *rp)
 {
 	uint64_t size = idx->h.source_size;
 
 	if ((idx->h.flags & INDEX_FLAG_NO_FINAL_LF) && pf->offs[pf->k] != size)
-		pagefill_end(pf, size);
-	if (rb->done || pf->page != rb->want || pf->k == 0 ||
+		pagefill_last_line(pf, size);
+	if (rp->done != 0 || pf->page != rp->want || pf->k == 0 ||
 	    pf->lines != idx->h.lines)
-		return -1;
+		return;
 	pagefill_pad(pf);
-	return 0;
+	repair_emit(pf);
+}
+
+/*
+ * The rebuilt page must meet its neighbours: the last page ends at the end
+ * of the text, any other at the start of the next page when that one is
+ * good. (An earlier good page is where the scan started.)
+ */
+static int
+repair_fits(const struct index *idx, uint64_t page, const void *body,
+    unsigned char *tmp)
+{
+	struct index_line l, next;
+
+	index_body_line(&idx->h, body, idx->h.lines_per_page - 1, &l);
+	if (page + 1 == idx->h.pages)
+		return l.end == idx->h.source_size;
+	if (index_read_body(idx, page + 1, tmp, NULL, 0) != INDEX_OK)
+		return 1;
+	index_body_line(&idx->h, tmp, 0, &next);
+	return next.off == l.end;
 }
 
 enum index_status
-index_rebuild_page(const struct index *idx, int text_fd, uint64_t page,
-    uint64_t *offs, char *err, size_t errlen)
+index_rebuild_body(const struct index *idx, int text_fd, uint64_t page,
+    void *body, uint64_t max_scan, char *err, size_t errlen)
 {
-	struct rebuild rb = { .want = page, .done = 0 };
-	struct pagefill pf = { .offs = offs, .m = idx->h.lines_per_page,
-	    .emit = rebuild_emit, .ctx = &rb };
-	size_t chunk = 1u << 16;
-	char *buf;
-	uint64_t pos;
-	int ok = 0;
+	unsigned m = idx->h.lines_per_page;
+	uint64_t size = idx->h.source_size, from_page, pos, scanned = 0;
+	struct repair rp = { .idx = idx, .want = page, .body = body };
+	struct pagefill pf = { .m = m, .emit = repair_emit, .ctx = &rp };
+	const size_t chunk = 1u << 16;
+	unsigned char *tmp = NULL;
+	char *buf = NULL;
+	enum index_status st = INDEX_OK;
 
 	if (page >= idx->h.pages)
 		return fail(INDEX_ERR_ARG, err, errlen, "page %llu out of range",
 		    (unsigned long long)page);
-	if ((buf = malloc(chunk)) == NULL)
-		return fail(INDEX_ERR_IO, err, errlen, "out of memory");
-	rebuild_origin(idx, page, offs, &pf);
-	for (pos = pf.offs[0]; !rb.done && pos < idx->h.source_size;) {
-		size_t want = idx->h.source_size - pos < chunk ?
-		    (size_t)(idx->h.source_size - pos) : chunk;
-		if (pread_full(text_fd, buf, want, pos) != (ssize_t)want)
-			break;
-		scan_lf(buf, want, pos, pagefill_end, &pf);
-		pos += want;
+	pf.offs = malloc(((size_t)m + 1) * sizeof(*pf.offs));
+	if (index_has_line_crc(&idx->h))
+		pf.crcs = malloc((size_t)m * sizeof(*pf.crcs));
+	buf = malloc(chunk);
+	tmp = malloc(index_body_bytes(idx));
+	if (pf.offs == NULL || buf == NULL || tmp == NULL ||
+	    (index_has_line_crc(&idx->h) && pf.crcs == NULL)) {
+		st = fail(INDEX_ERR_IO, err, errlen, "out of memory");
+		goto done;
 	}
-	if (rb.done)
-		ok = 1;
-	else if (pos >= idx->h.source_size)
-		ok = rebuild_at_eof(idx, &pf, &rb) == 0;
+	if (repair_origin(idx, page, tmp, &from_page, &pos) < 0) {
+		st = fail(INDEX_ERR_FAR, err, errlen,
+		    "%s: cannot repair page %llu: the %d pages before it fail "
+		    "too", idx->path, (unsigned long long)page,
+		    INDEX_REPAIR_PAGES);
+		goto done;
+	}
+	pagefill_reset(&pf, from_page, pos);
+	while (rp.done == 0 && pos < size) {
+		size_t want = size - pos < chunk ? (size_t)(size - pos) : chunk;
+		ssize_t r;
+		if (scanned >= max_scan) {
+			st = fail(INDEX_ERR_FAR, err, errlen,
+			    "%s: cannot repair page %llu within %llu bytes of "
+			    "scanning", idx->path, (unsigned long long)page,
+			    (unsigned long long)max_scan);
+			goto done;
+		}
+		if (want > max_scan - scanned)
+			want = (size_t)(max_scan - scanned);
+		if ((r = pread_full(text_fd, buf, want, pos)) != (ssize_t)want) {
+			st = fail(r < 0 ? INDEX_ERR_IO : INDEX_ERR_SOURCE, err,
+			    errlen, "%s: repairing page %llu: reading the text: "
+			    "%s", idx->path, (unsigned long long)page, r < 0 ?
+			    strerror(errno) : "file shorter than the index says");
+			goto done;
+		}
+		pagefill_chunk(&pf, buf, want, pos);
+		pos += want;
+		scanned += want;
+	}
+	if (rp.done == 0)
+		repair_at_eof(idx, &pf, &rp);
+	if (rp.done == 1) {
+		body_to_host(&idx->h, body);
+		if (repair_fits(idx, page, body, tmp) &&
+		    body_in_order(&idx->h, body))
+			goto done;
+	}
+	st = fail(INDEX_ERR_SOURCE, err, errlen,
+	    "%s: cannot repair page %llu: the text file does not match the "
+	    "index", idx->path, (unsigned long long)page);
+done:
+	free(pf.offs);
+	free(pf.crcs);
 	free(buf);
-	if (!ok)
-		return fail(INDEX_ERR_SOURCE, err, errlen,
-		    "%s: cannot rebuild page %llu: the text file does not "
-		    "match the index", idx->path, (unsigned long long)page);
+	free(tmp);
+	return st;
+}
+
+/* ---- deep check ---- */
+
+#define DEEP_CHUNK  (1u << 20) /* text bytes read per call */
+#define DEEP_FIRST  5          /* bad line numbers named in the message */
+
+/*
+ * Lines are contiguous and in order, so the text is read sequentially,
+ * once; each line's bytes are hashed where the index says they are (not
+ * where the LFs are now), so one changed byte fails exactly one line.
+ */
+struct deep {
+	const struct index *idx;
+	int fd;
+	char *buf;
+	uint64_t at;              /* text offset of buf[0] */
+	size_t have;              /* bytes in buf */
+};
+
+static enum index_status
+deep_line_crc(struct deep *d, const struct index_line *l, uint32_t *crc,
+    char *err, size_t errlen)
+{
+	uint64_t size = d->idx->h.source_size;
+	uint32_t c = 0;
+
+	for (uint64_t at = l->off; at < l->end;) {
+		if (at >= d->at + d->have) {
+			size_t want = size - at < DEEP_CHUNK ?
+			    (size_t)(size - at) : DEEP_CHUNK;
+			ssize_t r = pread_full(d->fd, d->buf, want, at);
+			if (r != (ssize_t)want)
+				return fail(r < 0 ? INDEX_ERR_IO : INDEX_ERR_SOURCE,
+				    err, errlen, "reading the text at %llu: %s",
+				    (unsigned long long)at, r < 0 ?
+				    strerror(errno) : "file cut short");
+			d->at = at;
+			d->have = want;
+		}
+		size_t n = d->at + d->have - at < l->end - at ?
+		    (size_t)(d->at + d->have - at) : (size_t)(l->end - at);
+		c = crc32c(c, d->buf + (at - d->at), n);
+		at += n;
+	}
+	*crc = c;
 	return INDEX_OK;
 }
+
+enum index_status
+index_check_deep(const struct index *idx, int text_fd,
+    index_progress_fn progress, void *arg, uint64_t *bad_lines, char *err,
+    size_t errlen)
+{
+	const struct index_header *h = &idx->h;
+	struct deep d = { .idx = idx, .fd = text_fd };
+	unsigned char *body = malloc(index_body_bytes(idx));
+	uint64_t first[DEEP_FIRST], bad = 0, line = 0;
+	enum index_status st = INDEX_OK;
+	double last = now_s();
+	struct index_line l;
+	char list[DEEP_FIRST * 24] = "";
+	uint32_t c = 0;
+
+	*bad_lines = 0;
+	d.buf = malloc(DEEP_CHUNK);
+	if (!index_has_line_crc(h))
+		st = fail(INDEX_ERR_ARG, err, errlen,
+		    "%s: the index has no per-line checksums", idx->path);
+	else if (body == NULL || d.buf == NULL)
+		st = fail(INDEX_ERR_IO, err, errlen, "out of memory");
+	if (st != INDEX_OK)
+		goto done;
+	posix_fadvise(text_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	for (uint64_t p = 0; p < h->pages; p++) {
+		if ((st = index_read_body(idx, p, body, err, errlen)) != INDEX_OK)
+			goto done;
+		for (unsigned k = 0; k < h->lines_per_page && line < h->lines;
+		    k++, line++) {
+			index_body_line(h, body, k, &l);
+			if ((st = deep_line_crc(&d, &l, &c, err, errlen)) !=
+			    INDEX_OK)
+				goto done;
+			if (c != l.crc && bad++ < DEEP_FIRST)
+				first[bad - 1] = line + 1;
+		}
+		if (progress != NULL && (p & 63) == 0 &&
+		    now_s() - last >= PROGRESS_NS / 1e9) {
+			progress(arg, d.at + d.have, h->source_size);
+			last = now_s();
+		}
+	}
+	*bad_lines = bad;
+	if (bad == 0)
+		goto done;
+	for (uint64_t i = 0; i < bad && i < DEEP_FIRST; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s%llu", i ? ", " : "", (unsigned long long)first[i]);
+	st = fail(INDEX_ERR_SOURCE, err, errlen,
+	    "%s: %llu of %llu lines fail their checksum (line %s%s)",
+	    idx->path, (unsigned long long)bad, (unsigned long long)h->lines,
+	    list, bad > DEEP_FIRST ? ", ..." : "");
+done:
+	free(body);
+	free(d.buf);
+	return st;
+}
+
+/* ---- lookup, names ---- */
 
 enum index_status
 index_lookup(const struct index *idx, uint64_t n, uint64_t *off,
@@ -1400,11 +1839,12 @@ index_status_name(enum index_status s)
 	case INDEX_ERR_VERSION:   return "wrong version";
 	case INDEX_ERR_HEADER:    return "corrupt header";
 	case INDEX_ERR_TRUNCATED: return "truncated";
-	case INDEX_ERR_PARAM:     return "stale (lines_per_page)";
+	case INDEX_ERR_PARAM:     return "stale (index settings)";
 	case INDEX_ERR_STALE:     return "stale";
 	case INDEX_ERR_PAGE:      return "corrupt page";
 	case INDEX_ERR_SOURCE:    return "text file mismatch";
 	case INDEX_ERR_ARG:       return "bad argument";
+	case INDEX_ERR_FAR:       return "repair too far";
 	}
 	return "unknown";
 }

@@ -23,6 +23,8 @@ struct opts {
 	unsigned m;
 	int quiet;
 	int check;
+	int deep;         /* --check --deep: every line against its checksum */
+	int line_crc;     /* build with per-line checksums */
 };
 
 static void
@@ -30,15 +32,21 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: linesvr-index FILE [-o INDEX] [-m LINES_PER_PAGE] [-q]\n"
-	    "       linesvr-index --check FILE [INDEX]\n"
+	    "                     [--no-line-checksums]\n"
+	    "       linesvr-index --check [--deep] FILE [INDEX]\n"
 	    "\n"
 	    "Build the paged line-offset index of FILE (default FILE.lidx),\n"
 	    "written to a temporary file and renamed into place.\n"
 	    "  -o INDEX   where to write the index\n"
 	    "  -m N       lines per page, a power of two 1-%u (default %u)\n"
 	    "  -q         no progress bar and no summary\n"
+	    "  --no-line-checksums\n"
+	    "             do not store a checksum of every line (stored by\n"
+	    "             default; the server checks each line before sending)\n"
 	    "  --check    verify INDEX against FILE: header, source size,\n"
 	    "             mtime, content fingerprint and every page checksum\n"
+	    "  --deep     with --check: also read the whole text and check\n"
+	    "             every line against its checksum\n"
 	    "  --help, --version\n"
 	    "\n"
 	    "Exit status: 0 success (index valid), 1 build failed or index\n"
@@ -53,6 +61,7 @@ parse_args(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->m = INDEX_M_DEFAULT;
+	o->line_crc = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -63,6 +72,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			exit(0);
 		} else if (strcmp(a, "--check") == 0) {
 			o->check = 1;
+		} else if (strcmp(a, "--deep") == 0) {
+			o->deep = 1;
+		} else if (strcmp(a, "--no-line-checksums") == 0) {
+			o->line_crc = 0;
 		} else if (strcmp(a, "-q") == 0) {
 			o->quiet = 1;
 		} else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
@@ -90,6 +103,10 @@ parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (o->text == NULL) {
 		fprintf(stderr, "linesvr-index: no FILE given (see --help)\n");
+		return -1;
+	}
+	if (o->deep && !o->check) {
+		fprintf(stderr, "linesvr-index: --deep goes with --check\n");
 		return -1;
 	}
 	return 0;
@@ -128,6 +145,7 @@ on_signal(int sig)
 static int
 build(const struct opts *o, const char *index_path)
 {
+	struct index_build_opts bo;
 	struct index_summary sum;
 	struct timespec ts;
 	struct sigaction sa;
@@ -141,8 +159,13 @@ build(const struct opts *o, const char *index_path)
 	sigaction(SIGTERM, &sa, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	t0 = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-	if (index_build(o->text, index_path, o->m, bar ? progress : NULL, &t0,
-	    &sum, err, sizeof(err)) != INDEX_OK) {
+	memset(&bo, 0, sizeof(bo));
+	bo.m = o->m;
+	bo.line_crc = o->line_crc;
+	bo.progress = bar ? progress : NULL;
+	bo.progress_arg = &t0;
+	if (index_build(o->text, index_path, &bo, &sum, err, sizeof(err)) !=
+	    INDEX_OK) {
 		fprintf(stderr, "%slinesvr-index: %s\n", bar ? "\n" : "", err);
 		return EXIT_BAD;
 	}
@@ -158,6 +181,43 @@ build(const struct opts *o, const char *index_path)
 	return 0;
 }
 
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Every line of the text against its checksum: --check --deep. */
+static int
+check_deep(const struct opts *o, const struct index *idx, int fd)
+{
+	char err[512];
+	uint64_t bad;
+	double t0 = now_s();
+	int bar = !o->quiet && isatty(STDERR_FILENO);
+	enum index_status st;
+
+	st = index_check_deep(idx, fd, bar ? progress : NULL, &t0, &bad, err,
+	    sizeof(err));
+	if (bar)
+		fputc('\n', stderr);
+	if (st != INDEX_OK && st != INDEX_ERR_SOURCE) {
+		fprintf(stderr, "linesvr-index: %s\n", err);
+		return EXIT_BAD;
+	}
+	printf("%s: deep: %llu lines checked, %llu bad, %.2f s\n", o->text,
+	    (unsigned long long)idx->h.lines, (unsigned long long)bad,
+	    now_s() - t0);
+	if (st != INDEX_OK) {
+		fprintf(stderr, "linesvr-index: %s\n", err);
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
 /* Everything a server would check at startup, plus every page. */
 static int
 check(const struct opts *o, const char *index_path)
@@ -168,29 +228,40 @@ check(const struct opts *o, const char *index_path)
 	int fd, rc = EXIT_BAD;
 
 	if ((fd = open(o->text, O_RDONLY | O_CLOEXEC)) < 0) {
-		printf("%s: %s\n", o->text, strerror(errno));
+		fprintf(stderr, "linesvr-index: %s: %s\n", o->text,
+		    strerror(errno));
 		return EXIT_BAD;
 	}
-	if (index_open(&idx, index_path, fd, 0, err, sizeof(err)) != INDEX_OK) {
-		printf("%s\n", err);
+	if (index_open(&idx, index_path, fd, 0, -1, err, sizeof(err)) !=
+	    INDEX_OK) {
+		fprintf(stderr, "linesvr-index: %s\n", err);
 		close(fd);
 		return EXIT_BAD;
 	}
+	if (o->deep) {
+		/* The deep check reads every page as it goes. */
+		rc = check_deep(o, &idx, fd);
+		goto done;
+	}
 	offs = malloc(((size_t)idx.h.lines_per_page + 1) * sizeof(*offs));
 	if (offs == NULL) {
-		printf("%s: out of memory\n", index_path);
+		fprintf(stderr, "linesvr-index: %s: out of memory\n",
+		    index_path);
 		goto done;
 	}
 	for (uint64_t p = 0; p < idx.h.pages; p++)
 		if (index_read_page(&idx, p, offs, err, sizeof(err)) != INDEX_OK) {
-			printf("%s\n", err);
+			fprintf(stderr, "linesvr-index: %s\n", err);
 			goto done;
 		}
-	printf("%s: ok: %llu lines, %llu pages of %u lines, built from %s\n",
-	    index_path, (unsigned long long)idx.h.lines,
-	    (unsigned long long)idx.h.pages, idx.h.lines_per_page, o->text);
 	rc = 0;
 done:
+	if (rc == 0)
+		printf("%s: ok: %llu lines, %llu pages of %u lines, %s line "
+		    "checksums, built from %s\n", index_path,
+		    (unsigned long long)idx.h.lines,
+		    (unsigned long long)idx.h.pages, idx.h.lines_per_page,
+		    index_has_line_crc(&idx.h) ? "with" : "without", o->text);
 	free(offs);
 	index_close(&idx);
 	close(fd);
@@ -206,6 +277,9 @@ main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o) < 0)
 		return EXIT_USAGE;
+	/* Past RLIMIT_FSIZE a write should fail with EFBIG, reported and
+	 * cleaned up like a full disk, not kill us without a word. */
+	signal(SIGXFSZ, SIG_IGN);
 	index_path = o.index;
 	if (index_path == NULL) {
 		if (index_default_path(o.text, path, sizeof(path)) < 0) {

@@ -1,7 +1,9 @@
 /*
- * Unit tests of the index: build, open and validate, pages, rebuild of a
- * corrupt page, staleness, atomic creation. Every lookup is checked against
- * a naive scan of the same bytes.
+ * Unit tests of the index: build, open and validate, pages, page identity,
+ * per-line checksums and the deep check, repair of a corrupt page,
+ * staleness, atomic creation, build robustness (RLIMIT_FSIZE, stale
+ * temporary files). Every lookup is checked against a naive scan of the
+ * same bytes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -74,14 +77,28 @@ write_file(const char *path, const void *data, size_t len)
 	assert_int_equal(fclose(fp), 0);
 }
 
+static enum index_status
+build_m(const char *text, const char *idx, unsigned m, int line_crc,
+    char *err, size_t errlen)
+{
+	struct index_build_opts o = { .m = m, .line_crc = line_crc };
+
+	return index_build(text, idx, &o, NULL, err, errlen);
+}
+
+static void
+build_crc(struct fx *f, unsigned m, int line_crc)
+{
+	char err[512] = "";
+
+	if (build_m(f->text, f->idx, m, line_crc, err, sizeof(err)) != INDEX_OK)
+		fail_msg("build: %s", err);
+}
+
 static void
 build_ok(struct fx *f, unsigned m)
 {
-	char err[512] = "";
-	enum index_status s = index_build(f->text, f->idx, m, NULL, NULL, NULL,
-	    err, sizeof(err));
-	if (s != INDEX_OK)
-		fail_msg("build: %s", err);
+	build_crc(f, m, 1);
 }
 
 static enum index_status
@@ -96,7 +113,7 @@ open_idx(struct fx *f, unsigned want_m, char *err, size_t errlen)
 		index_close(&f->ix);
 		f->ix_open = 0;
 	}
-	s = index_open(&f->ix, f->idx, f->fd, want_m, err, errlen);
+	s = index_open(&f->ix, f->idx, f->fd, want_m, -1, err, errlen);
 	f->ix_open = s == INDEX_OK;
 	return s;
 }
@@ -419,7 +436,7 @@ t_wide_pages_over_4gib(void **state)
 	build_ok(f, 4);
 	open_ok(f);
 	assert_true(f->ix.h.flags & INDEX_FLAG_WIDE);
-	assert_int_equal(f->ix.h.page_bytes, 5 * 8 + 8);
+	assert_int_equal(f->ix.h.page_bytes, 5 * 8 + 4 * 4 + 8);
 	assert_int_equal(f->ix.h.lines, 4);
 	assert_int_equal(index_lookup(&f->ix, 2, &off, &l, NULL, 0), INDEX_OK);
 	assert_int_equal(off, 2);
@@ -432,33 +449,30 @@ t_wide_pages_over_4gib(void **state)
 	check_rebuild(f, 0);
 }
 
-/* Every slot read from a stored body equals the decoded page, and the
- * body re-encodes to the same bytes. */
+/* Every line read from a stored body equals the decoded page. */
 static void
 check_bodies(struct fx *f)
 {
 	unsigned m = f->ix.h.lines_per_page;
 	size_t nb = index_body_bytes(&f->ix);
-	uint64_t *offs = calloc(m + 1, 8), a, b;
-	unsigned char *body = malloc(nb), *again = malloc(nb);
+	uint64_t *offs = calloc(m + 1, 8);
+	unsigned char *body = malloc(nb);
+	struct index_line l;
 
-	assert_true(offs != NULL && body != NULL && again != NULL);
+	assert_true(offs != NULL && body != NULL);
 	for (uint64_t p = 0; p < f->ix.h.pages; p++) {
 		assert_int_equal(index_read_page(&f->ix, p, offs, NULL, 0),
 		    INDEX_OK);
 		assert_int_equal(index_read_body(&f->ix, p, body, NULL, 0),
 		    INDEX_OK);
 		for (size_t k = 0; k < m; k++) {
-			index_body_slot(&f->ix.h, body, k, &a, &b);
-			assert_int_equal(a, offs[k]);
-			assert_int_equal(b, offs[k + 1]);
+			index_body_line(&f->ix.h, body, k, &l);
+			assert_int_equal(l.off, offs[k]);
+			assert_int_equal(l.end, offs[k + 1]);
 		}
-		assert_int_equal(index_encode_body(&f->ix.h, offs, again), 0);
-		assert_memory_equal(body, again, nb);
 	}
 	free(offs);
 	free(body);
-	free(again);
 }
 
 static void
@@ -484,13 +498,15 @@ t_page_out_of_order_refused(void **state)
 	off_t at;
 	int fd;
 
-	roundtrip(f, "a\nb\nc\nd\ne\nf\ng\nh\n", 16, 4);
+	write_file(f->text, "a\nb\nc\nd\ne\nf\ng\nh\n", 16);
+	build_crc(f, 4, 0);
+	open_ok(f);
 	at = INDEX_HEADER_SIZE + (off_t)f->ix.h.page_bytes; /* page 1 */
 	fd = open(f->idx, O_RDWR);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, body, sizeof(body), at), (ssize_t)sizeof(body));
 	body[8 + 4] = 1; /* the end of slot 1 now lies before slot 0's */
-	crc = crc32c(crc32c(0, num, 8), body, sizeof(body));
+	crc = crc32c(crc32c(f->ix.h.page_seed, num, 8), body, sizeof(body));
 	for (int i = 0; i < 4; i++)
 		tr[i] = (unsigned char)(crc >> (8 * i));
 	assert_int_equal(pwrite(fd, body, sizeof(body), at), (ssize_t)sizeof(body));
@@ -508,6 +524,11 @@ t_compact_pages_by_default(void **state)
 
 	roundtrip(f, "a\nb\nc\n", 6, 1);
 	assert_false(f->ix.h.flags & INDEX_FLAG_WIDE);
+	assert_true(f->ix.h.flags & INDEX_FLAG_LINE_CRC);
+	assert_int_equal(f->ix.h.page_bytes, 8 + 4 + 4 + 8);
+	build_crc(f, 1, 0);
+	open_ok(f);
+	assert_false(f->ix.h.flags & INDEX_FLAG_LINE_CRC);
 	assert_int_equal(f->ix.h.page_bytes, 8 + 4 + 8);
 }
 
@@ -518,12 +539,9 @@ t_bad_m(void **state)
 	char err[256];
 
 	write_file(f->text, "a\n", 2);
-	assert_int_equal(index_build(f->text, f->idx, 3, NULL, NULL, NULL, err,
-	    sizeof(err)), INDEX_ERR_ARG);
-	assert_int_equal(index_build(f->text, f->idx, 0, NULL, NULL, NULL, err,
-	    sizeof(err)), INDEX_ERR_ARG);
-	assert_int_equal(index_build(f->text, f->idx, INDEX_M_MAX * 2, NULL,
-	    NULL, NULL, err, sizeof(err)), INDEX_ERR_ARG);
+	assert_int_equal(build_m(f->text, f->idx, 3, 1, err, sizeof(err)), INDEX_ERR_ARG);
+	assert_int_equal(build_m(f->text, f->idx, 0, 1, err, sizeof(err)), INDEX_ERR_ARG);
+	assert_int_equal(build_m(f->text, f->idx, INDEX_M_MAX * 2, 1, err, sizeof(err)), INDEX_ERR_ARG);
 	assert_int_equal(access(f->idx, F_OK), -1);
 }
 
@@ -605,7 +623,7 @@ t_swapped_pages_detected(void **state)
 
 	roundtrip(f, "a\nb\nc\nd\n", 8, 2);
 	pb = (size_t)f->ix.h.page_bytes;
-	assert_int_equal(pb, 8 + 2 * 4 + 8); /* compact: base, 2 deltas */
+	assert_int_equal(pb, 8 + 2 * 4 + 2 * 4 + 8); /* base, 2 ends, 2 CRCs */
 	fd = open(f->idx, O_RDWR);
 	assert_int_equal(pread(fd, a, pb, INDEX_HEADER_SIZE), (ssize_t)pb);
 	assert_int_equal(pread(fd, b, pb, INDEX_HEADER_SIZE + pb), (ssize_t)pb);
@@ -673,14 +691,14 @@ t_wrong_version(void **state)
 	build_ok(f, 4);
 	fd = open(f->idx, O_RDWR);
 	assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
-	h[8] = 2; /* a later format, with a checksum that matches */
+	h[8] = 1; /* the old format, with a checksum that matches */
 	uint32_t c = crc32c(0, h, 124);
 	for (int i = 0; i < 4; i++)
 		h[124 + i] = (unsigned char)(c >> (8 * i));
 	assert_int_equal(pwrite(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
 	close(fd);
 	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_VERSION);
-	assert_non_null(strstr(err, "version 2"));
+	assert_non_null(strstr(err, "version 1"));
 }
 
 static void
@@ -699,8 +717,7 @@ t_missing_text(void **state)
 	struct fx *f = *state;
 	char err[512];
 
-	assert_int_equal(index_build(f->text, f->idx, 4, NULL, NULL, NULL, err,
-	    sizeof(err)), INDEX_ERR_MISSING);
+	assert_int_equal(build_m(f->text, f->idx, 4, 1, err, sizeof(err)), INDEX_ERR_MISSING);
 	assert_non_null(strstr(err, f->text));
 }
 
@@ -712,8 +729,7 @@ t_unwritable_index_dir(void **state)
 
 	write_file(f->text, "a\n", 2);
 	snprintf(path, sizeof(path), "%s/no/such/dir/x.lidx", f->dir);
-	assert_int_equal(index_build(f->text, path, 4, NULL, NULL, NULL, err,
-	    sizeof(err)), INDEX_ERR_IO);
+	assert_int_equal(build_m(f->text, path, 4, 1, err, sizeof(err)), INDEX_ERR_IO);
 	assert_non_null(strstr(err, "no/such/dir"));
 }
 
@@ -810,21 +826,24 @@ corrupt_page(struct fx *f, uint64_t page)
 	    f->ix.h.page_bytes + 8));
 }
 
+/* Page's body, rebuilt from the text, equals the one stored (CRCs too). */
 static void
 check_rebuild(struct fx *f, uint64_t page)
 {
-	unsigned m = f->ix.h.lines_per_page;
-	uint64_t *want = calloc(m + 1, 8), *got = calloc(m + 1, 8);
+	size_t nb = index_body_bytes(&f->ix);
+	unsigned char *want = malloc(nb), *got = malloc(nb);
 	char err[512];
 
-	assert_int_equal(index_read_page(&f->ix, page, want, NULL, 0), INDEX_OK);
+	assert_true(want != NULL && got != NULL);
+	assert_int_equal(index_read_body(&f->ix, page, want, NULL, 0), INDEX_OK);
 	corrupt_page(f, page);
-	assert_int_equal(index_read_page(&f->ix, page, got, NULL, 0),
+	assert_int_equal(index_read_body(&f->ix, page, got, NULL, 0),
 	    INDEX_ERR_PAGE);
-	if (index_rebuild_page(&f->ix, f->fd, page, got, err, sizeof(err)) !=
-	    INDEX_OK)
+	memset(got, 0xa5, nb);
+	if (index_rebuild_body(&f->ix, f->fd, page, got, UINT64_MAX, err,
+	    sizeof(err)) != INDEX_OK)
 		fail_msg("rebuild page %llu: %s", (unsigned long long)page, err);
-	assert_memory_equal(want, got, (m + 1) * 8);
+	assert_memory_equal(want, got, nb);
 	free(want);
 	free(got);
 }
@@ -884,7 +903,7 @@ static void
 t_rebuild_refuses_changed_text(void **state)
 {
 	struct fx *f = *state;
-	uint64_t offs[9];
+	unsigned char body[8 + 8 * 8];
 	char err[512];
 	size_t len;
 	char *buf = gen_lines(30, 20, &len);
@@ -898,8 +917,9 @@ t_rebuild_refuses_changed_text(void **state)
 	close(f->fd);
 	write_file(f->text, buf, len);
 	f->fd = open(f->text, O_RDONLY);
-	assert_int_equal(index_rebuild_page(&f->ix, f->fd, 3, offs, err,
-	    sizeof(err)), INDEX_ERR_SOURCE);
+	assert_int_equal(index_body_bytes(&f->ix), sizeof(body));
+	assert_int_equal(index_rebuild_body(&f->ix, f->fd, 3, body, UINT64_MAX,
+	    err, sizeof(err)), INDEX_ERR_SOURCE);
 	free(buf);
 }
 
@@ -920,7 +940,7 @@ t_killed_build_leaves_nothing_valid(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		index_build(f->text, f->idx, 1, NULL, NULL, NULL, NULL, 0);
+		build_m(f->text, f->idx, 1, 1, NULL, 0);
 		_exit(0);
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", f->idx, (long)pid);
@@ -937,7 +957,7 @@ t_killed_build_leaves_nothing_valid(void **state)
 	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_MISSING);
 	/* Not even the leftover temporary file passes for an index. */
 	if (f->fd >= 0)
-		assert_int_not_equal(index_open(&f->ix, tmp, f->fd, 0, NULL, 0),
+		assert_int_not_equal(index_open(&f->ix, tmp, f->fd, 0, -1, NULL, 0),
 		    INDEX_OK);
 }
 
@@ -949,8 +969,7 @@ t_rebuild_keeps_old_index_until_rename(void **state)
 
 	roundtrip(f, "a\nb\n", 4, 2);
 	/* A failed build (bad m) must not touch the good index. */
-	assert_int_equal(index_build(f->text, f->idx, 6, NULL, NULL, NULL, err,
-	    sizeof(err)), INDEX_ERR_ARG);
+	assert_int_equal(build_m(f->text, f->idx, 6, 1, err, sizeof(err)), INDEX_ERR_ARG);
 	assert_int_equal(open_idx(f, 2, err, sizeof(err)), INDEX_OK);
 }
 

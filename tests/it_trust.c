@@ -364,7 +364,8 @@ t_zeroed_pages_never_stall(void **state)
 	struct textfile tf;
 	uint64_t seed = 42;
 	char idx[200], req[40], buf[512];
-	long long lat[4000], until;
+	static long long lat[1 << 18];
+	long long until;
 	size_t nlat = 0, errs = 0;
 	pid_t child;
 	int fd, status;
@@ -384,7 +385,7 @@ t_zeroed_pages_never_stall(void **state)
 		_exit(hammer(s, &tf, until));
 	snprintf(idx, sizeof(idx), "%s.lidx", s->text);
 	fd = srv_connect(s);
-	for (uint64_t k = 1; now_ms() < until && nlat < 4000; k++) {
+	for (uint64_t k = 1; now_ms() < until && nlat < (1 << 18); k++) {
 		size_t n = 1 + (k * 7919) % tf.lines, len;
 		long long t0 = now_ms();
 		if (k == 50) {
@@ -579,11 +580,15 @@ static void
 t_emfile_warning_rate_limited(void **state)
 {
 	struct srv *s = new_srv(state, "one\ntwo\n");
-	struct rlimit rl = { 64, 64 };
+	struct rlimit rl;
 	int fds[200], n = 0, warnings;
 
 	srv_start(s, "workers = 1\n");
-	/* Lowered under the running server, below what it planned for. */
+	/* Lowered under the running server, below what it planned for (the
+	 * soft limit only: raising a hard limit back needs privileges). */
+	assert_int_equal(prlimit(s->pid, RLIMIT_NOFILE, NULL, &rl), 0);
+	rlim_t soft = rl.rlim_cur;
+	rl.rlim_cur = 64;
 	assert_int_equal(prlimit(s->pid, RLIMIT_NOFILE, &rl, NULL), 0);
 	for (; n < 200; n++)
 		if ((fds[n] = srv_connect(s)) < 0)
@@ -594,7 +599,7 @@ t_emfile_warning_rate_limited(void **state)
 	assert_true(warnings >= 1 && warnings <= 2);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
-	rl.rlim_cur = rl.rlim_max = 4096;
+	rl.rlim_cur = soft;
 	assert_int_equal(prlimit(s->pid, RLIMIT_NOFILE, &rl, NULL), 0);
 	await_answer(s, 2, "OK\r\ntwo\n");
 }

@@ -40,7 +40,8 @@ PROGS    = $(B)/linesvr $(B)/linesvr-index $(B)/linesvr-gendata \
 # The benchmarks' reference server: built and tested, not installed.
 NULLSVR  = $(B)/linesvr-null
 
-.PHONY: all deps test test-unit test-it asan check-asan run bench clean install
+.PHONY: all deps test test-unit test-it asan check-asan run bench soak clean \
+    install
 all: $(PROGS) $(NULLSVR)
 
 deps:
@@ -110,6 +111,12 @@ run: all
 
 bench: all
 	@scripts/bench.sh $(BENCH_ARGS)
+
+# A long verified mixed load (not part of `make test`): make soak
+# SOAK_MINUTES=N [SOAK_WARMUP=S] [SOAK_ARGS="--out DIR ..."].
+soak: all
+	@scripts/soak.sh $(if $(SOAK_MINUTES),--minutes $(SOAK_MINUTES)) \
+	    $(if $(SOAK_WARMUP),--warmup $(SOAK_WARMUP)) $(SOAK_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/linesvr

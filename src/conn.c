@@ -300,39 +300,7 @@ answer_err(struct conn *c)
 
 /* ---- requests ---- */
 
-/*
- * A line too long to copy into the output buffer: "OK", then the line a
- * chunk at a time from on_write, each chunk copied, checked for an early
- * LF and added to the line's checksum before it is written. The last
- * chunk goes out only once the whole line matched its checksum; a line
- * that fails part-way has its connection closed, so the client sees a
- * cut answer, never a wrong line presented as whole.
- */
-static void
-start_stream(struct conn *c, struct store *st, const struct store_line *l)
-{
-	/* The line must start after an LF, or the text changed. */
-	if (l->off > 0 && text_byte(&st->text, l->off - 1) != '\n') {
-		store_line_bad(st, l, "does not start where the index says");
-		answer_err(c);
-		return;
-	}
-	if ((c->stream_buf = malloc(STREAM_CHUNK + 1)) == NULL) {
-		log_warn("out of memory for a long line");
-		answer_err(c);
-		return;
-	}
-	answer(c, "OK\r\n", 4);
-	store_hold(st);
-	c->stream_store = st;
-	c->stream_line = *l;
-	c->stream_off = l->off;
-	c->stream_left = l->len;
-	c->stream_crc = 0;
-	c->stream_pos = c->stream_len = 0;
-	stat_bump(&c->w->st.requests_get);
-}
-
+/* A streamed line is done, or abandoned. */
 static void
 end_stream(struct conn *c)
 {
@@ -374,6 +342,45 @@ stream_fill(struct conn *c)
 	c->stream_pos = 0;
 	c->stream_len = n;
 	return 0;
+}
+
+/*
+ * A line too long to copy into the output buffer: "OK", then the line a
+ * chunk at a time from on_write, each chunk copied, checked for an early
+ * LF and added to the line's checksum before it is written. The last
+ * chunk goes out only once the whole line matched its checksum; a line
+ * that fails part-way has its connection closed, so the client sees a
+ * cut answer, never a wrong line presented as whole.
+ */
+static void
+start_stream(struct conn *c, struct store *st, const struct store_line *l)
+{
+	/* The line must start after an LF, or the text changed. */
+	if (l->off > 0 && text_byte(&st->text, l->off - 1) != '\n') {
+		store_line_bad(st, l, "does not start where the index says");
+		answer_err(c);
+		return;
+	}
+	if ((c->stream_buf = malloc(STREAM_CHUNK + 1)) == NULL) {
+		log_warn("out of memory for a long line");
+		answer_err(c);
+		return;
+	}
+	store_hold(st);
+	c->stream_store = st;
+	c->stream_line = *l;
+	c->stream_off = l->off;
+	c->stream_left = l->len;
+	c->stream_crc = 0;
+	/* The first chunk is read and checked before "OK" is promised, so a
+	 * file cut short is mostly an ERR rather than a cut answer. */
+	if (stream_fill(c) < 0) {
+		end_stream(c);
+		answer_err(c);
+		return;
+	}
+	answer(c, "OK\r\n", 4);
+	stat_bump(&c->w->st.requests_get);
 }
 
 /* Write the answer to a GET looked up by queue_get. */

@@ -128,6 +128,8 @@ open_ok(struct fx *f)
 }
 
 static void check_rebuild(struct fx *f, uint64_t page);
+static void set_mtime(const char *path, time_t s, long ns);
+static void corrupt_page(struct fx *f, uint64_t page);
 static void check_bodies(struct fx *f);
 
 /* Every line of data, by a naive scan, must be exactly what lookup says. */
@@ -419,12 +421,17 @@ t_largest_m(void **state)
 	roundtrip(*state, "x\ny\n", 4, INDEX_M_MAX);
 }
 
-/* A page whose lines span 4 GiB or more makes the whole index wide. */
+/*
+ * A page whose lines span 4 GiB or more makes the whole index wide. With
+ * m = 1 a wide page's one line CRC is padded to 8 bytes.
+ */
 static void
 t_wide_pages_over_4gib(void **state)
 {
 	struct fx *f = *state;
 	uint64_t off, l, big = (4ull << 30) + 4096;
+	unsigned char body[2 * 8 + 8];
+	struct index_line il;
 	int fd;
 
 	/* Sparse: "a\n", a 4 GiB line of zeros, "b\n", "c\n". */
@@ -433,10 +440,11 @@ t_wide_pages_over_4gib(void **state)
 	assert_int_equal(pwrite(fd, "a\n", 2, 0), 2);
 	assert_int_equal(pwrite(fd, "\nb\nc\n", 5, (off_t)big), 5);
 	close(fd);
-	build_ok(f, 4);
+	build_ok(f, 1);
 	open_ok(f);
 	assert_true(f->ix.h.flags & INDEX_FLAG_WIDE);
-	assert_int_equal(f->ix.h.page_bytes, 5 * 8 + 4 * 4 + 8);
+	assert_int_equal(f->ix.h.page_bytes, 2 * 8 + 8 + 8);
+	assert_int_equal(index_body_bytes(&f->ix), sizeof(body));
 	assert_int_equal(f->ix.h.lines, 4);
 	assert_int_equal(index_lookup(&f->ix, 2, &off, &l, NULL, 0), INDEX_OK);
 	assert_int_equal(off, 2);
@@ -444,9 +452,14 @@ t_wide_pages_over_4gib(void **state)
 	assert_int_equal(index_lookup(&f->ix, 4, &off, &l, NULL, 0), INDEX_OK);
 	assert_int_equal(off, big + 3);
 	assert_int_equal(l, 2);
+	assert_int_equal(index_read_body(&f->ix, 2, body, NULL, 0), INDEX_OK);
+	index_body_line(&f->ix.h, body, 0, &il);
+	assert_int_equal(il.off, big + 1);
+	assert_int_equal(il.crc, crc32c(0, "b\n", 2));
 	check_bodies(f);
-	/* A corrupt wide page is rebuilt as well. */
+	/* A corrupt wide page is rebuilt as well, its CRC included. */
 	check_rebuild(f, 0);
+	check_rebuild(f, 3);
 }
 
 /* Every line read from a stored body equals the decoded page. */
@@ -923,6 +936,385 @@ t_rebuild_refuses_changed_text(void **state)
 	free(buf);
 }
 
+/* ---- page identity ---- */
+
+/* Copy every page of index src over the pages of index dst (same size). */
+static void
+copy_pages(const char *src, const char *dst)
+{
+	int a = open(src, O_RDONLY), b = open(dst, O_RDWR);
+	struct stat sa, sb;
+	char *buf;
+
+	assert_true(a >= 0 && b >= 0);
+	assert_int_equal(fstat(a, &sa), 0);
+	assert_int_equal(fstat(b, &sb), 0);
+	assert_int_equal(sa.st_size, sb.st_size);
+	buf = malloc((size_t)sa.st_size);
+	assert_non_null(buf);
+	assert_int_equal(pread(a, buf, (size_t)sa.st_size, 0), sa.st_size);
+	assert_int_equal(pwrite(b, buf + INDEX_HEADER_SIZE,
+	    (size_t)sa.st_size - INDEX_HEADER_SIZE, INDEX_HEADER_SIZE),
+	    sa.st_size - INDEX_HEADER_SIZE);
+	free(buf);
+	close(a);
+	close(b);
+}
+
+static void
+expect_every_page_fails(struct fx *f)
+{
+	size_t nb = index_body_bytes(&f->ix);
+	unsigned char *body = malloc(nb);
+
+	assert_non_null(body);
+	assert_true(f->ix.h.pages > 0);
+	for (uint64_t p = 0; p < f->ix.h.pages; p++)
+		if (index_read_body(&f->ix, p, body, NULL, 0) != INDEX_ERR_PAGE)
+			fail_msg("page %llu of a foreign index passed",
+			    (unsigned long long)p);
+	free(body);
+}
+
+/*
+ * Two texts with the same size, the same line ends and the same mtime:
+ * without line checksums their pages are byte for byte the same bodies,
+ * so only the index's identity tells them apart.
+ */
+static void
+identity_two_texts(struct fx *f, unsigned m, int line_crc)
+{
+	char other[160], other_idx[160], err[512];
+	size_t len;
+	char *a = gen_lines(9000, 30, &len), *b = malloc(len);
+
+	assert_non_null(b);
+	for (size_t i = 0; i < len; i++)
+		b[i] = a[i] == '\n' ? '\n' : (char)(a[i] == 'z' ? 'a' : a[i] + 1);
+	snprintf(other, sizeof(other), "%s/other.txt", f->dir);
+	snprintf(other_idx, sizeof(other_idx), "%s/other.txt.lidx", f->dir);
+	write_file(f->text, a, len);
+	write_file(other, b, len);
+	set_mtime(f->text, 1000000000, 7);
+	set_mtime(other, 1000000000, 7);
+	build_crc(f, m, line_crc);
+	assert_int_equal(build_m(other, other_idx, m, line_crc, err,
+	    sizeof(err)), INDEX_OK);
+	/* The other index's pages under this index's header. */
+	copy_pages(other_idx, f->idx);
+	open_ok(f);
+	expect_every_page_fails(f);
+	/* The other index's whole file: its header is not this text's. */
+	assert_int_equal(rename(other_idx, f->idx), 0);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_ERR_STALE);
+	free(a);
+	free(b);
+}
+
+static void
+t_identity_other_text_m1(void **state)
+{
+	identity_two_texts(*state, 1, 0);
+	identity_two_texts(*state, 1, 1);
+}
+
+static void
+t_identity_other_text_m4096(void **state)
+{
+	identity_two_texts(*state, 4096, 0);
+	identity_two_texts(*state, 4096, 1);
+}
+
+/* The same text indexed twice: two identities, pages not interchangeable. */
+static void
+t_identity_same_text_twice(void **state)
+{
+	struct fx *f = *state;
+	char first[160];
+	size_t len;
+	char *buf = gen_lines(5000, 30, &len);
+
+	snprintf(first, sizeof(first), "%s/first.lidx", f->dir);
+	write_file(f->text, buf, len);
+	for (int crc = 0; crc <= 1; crc++) {
+		build_crc(f, 16, crc);
+		assert_int_equal(rename(f->idx, first), 0);
+		build_crc(f, 16, crc);
+		open_ok(f);
+		check_bodies(f);
+		copy_pages(first, f->idx);
+		expect_every_page_fails(f);
+	}
+	free(buf);
+}
+
+/* ---- per-line checksums ---- */
+
+/* Every line's stored CRC is crc32c of its bytes, LF included. */
+static void
+check_line_crcs(struct fx *f, const char *data, size_t len)
+{
+	unsigned m = f->ix.h.lines_per_page;
+	size_t nb = index_body_bytes(&f->ix);
+	unsigned char *body = malloc(nb);
+	struct index_line l;
+	uint64_t n = 0, start = 0;
+
+	assert_non_null(body);
+	assert_true(index_has_line_crc(&f->ix.h));
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len ? data[i] != '\n' : start == len)
+			continue;
+		uint64_t end = i < len ? i + 1 : len;
+		if (n % m == 0)
+			assert_int_equal(index_read_body(&f->ix, n / m, body,
+			    NULL, 0), INDEX_OK);
+		index_body_line(&f->ix.h, body, n % m, &l);
+		assert_int_equal(l.off, start);
+		assert_int_equal(l.end, end);
+		if (l.crc != crc32c(0, data + start, end - start))
+			fail_msg("line %llu: crc %08x, want %08x",
+			    (unsigned long long)n + 1, l.crc,
+			    crc32c(0, data + start, end - start));
+		n++;
+		start = end;
+	}
+	assert_int_equal(n, f->ix.h.lines);
+	/* Slots past the last line have CRC 0. */
+	if (n % m != 0) {
+		assert_int_equal(index_read_body(&f->ix, n / m, body, NULL, 0),
+		    INDEX_OK);
+		for (uint64_t k = n % m; k < m; k++) {
+			index_body_line(&f->ix.h, body, k, &l);
+			assert_int_equal(l.crc, 0);
+			assert_int_equal(l.off, len);
+		}
+	}
+	free(body);
+}
+
+static void
+crc_roundtrip(struct fx *f, const char *data, size_t len, unsigned m)
+{
+	roundtrip(f, data, len, m);
+	check_line_crcs(f, data, len);
+}
+
+static void
+t_line_crc_shapes(void **state)
+{
+	struct fx *f = *state;
+	static const char *texts[] = {
+		"a\nbb\nccc",               /* last line without LF */
+		"\n\n\n",                   /* empty lines */
+		"one\r\ntwo\r\n\r\nthree\r\n", /* CRLF */
+		"x",
+		"\n",
+		"abc\n\ndef\n\n\nlast",
+	};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		for (unsigned m = 1; m <= 4; m *= 2)
+			crc_roundtrip(f, texts[i], strlen(texts[i]), m);
+}
+
+/* Lines crossing the build's 256 KiB read chunks, one spanning several. */
+static void
+t_line_crc_across_chunks(void **state)
+{
+	struct fx *f = *state;
+	size_t len, big = 700000;
+	char *buf = gen_lines(6000, 1500, &len);
+
+	buf = realloc(buf, len + big + 2);
+	assert_non_null(buf);
+	memset(buf + len, 'L', big);
+	buf[len + big] = '\n';
+	buf[len + big + 1] = 'e'; /* and a last line without LF */
+	len += big + 2;
+	crc_roundtrip(f, buf, len, 64);
+	crc_roundtrip(f, buf, len, 1);
+	crc_roundtrip(f, buf, len, 4096);
+	free(buf);
+}
+
+static void
+t_open_line_crc_setting(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	write_file(f->text, "a\nb\n", 4);
+	build_crc(f, 2, 1);
+	assert_int_equal(open_idx(f, 0, err, sizeof(err)), INDEX_OK);
+	index_close(&f->ix);
+	f->ix_open = 0;
+	assert_int_equal(index_open(&f->ix, f->idx, f->fd, 0, 0, err,
+	    sizeof(err)), INDEX_ERR_PARAM);
+	assert_non_null(strstr(err, "line checksums"));
+	assert_int_equal(index_open(&f->ix, f->idx, f->fd, 2, 1, err,
+	    sizeof(err)), INDEX_OK);
+	f->ix_open = 1;
+	build_crc(f, 2, 0);
+	index_close(&f->ix);
+	f->ix_open = 0;
+	assert_int_equal(index_open(&f->ix, f->idx, f->fd, 0, 1, err,
+	    sizeof(err)), INDEX_ERR_PARAM);
+}
+
+/* ---- deep check ---- */
+
+/* The line (1-based) that holds byte off of data. */
+static uint64_t
+line_of(const char *data, size_t off)
+{
+	uint64_t n = 1;
+
+	for (size_t i = 0; i < off; i++)
+		n += data[i] == '\n';
+	return n;
+}
+
+static void
+t_deep_check(void **state)
+{
+	struct fx *f = *state;
+	struct timespec ts[2];
+	struct stat st;
+	uint64_t bad, span, want[3];
+	char err[512];
+	size_t len, at[3];
+	char *buf = gen_lines(20000, 100, &len); /* ~1 MB: sampled */
+	int fd;
+
+	write_file(f->text, buf, len);
+	build_ok(f, 16);
+	open_ok(f);
+	assert_int_equal(index_check_deep(&f->ix, f->fd, NULL, NULL, &bad, err,
+	    sizeof(err)), INDEX_OK);
+	assert_int_equal(bad, 0);
+	/* Flip bytes between the fingerprint's samples, one of them an LF:
+	 * the header check passes, the lines do not. */
+	span = (len - INDEX_FP_BLOCK) / (INDEX_FP_SAMPLES - 1);
+	at[0] = INDEX_FP_BLOCK + 100;
+	at[1] = (size_t)(3 * span + INDEX_FP_BLOCK + 700);
+	while (buf[at[1]] != '\n')
+		at[1]++;
+	at[2] = (size_t)(9 * span + INDEX_FP_BLOCK + 1000);
+	assert_true(at[2] + 200 < 10 * span);
+	for (int i = 0; i < 3; i++)
+		want[i] = line_of(buf, at[i]);
+	assert_true(want[0] < want[1] && want[1] < want[2]);
+	assert_int_equal(stat(f->text, &st), 0);
+	fd = open(f->text, O_RDWR);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 3; i++) {
+		char c = buf[at[i]] == '\n' ? 'N' : buf[at[i]] ^ 0x20;
+		assert_int_equal(pwrite(fd, &c, 1, (off_t)at[i]), 1);
+	}
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	assert_int_equal(futimens(fd, ts), 0);
+	close(fd);
+	open_ok(f);
+	assert_int_equal(index_check_deep(&f->ix, f->fd, NULL, NULL, &bad, err,
+	    sizeof(err)), INDEX_ERR_SOURCE);
+	assert_int_equal(bad, 3);
+	{
+		char list[128];
+		snprintf(list, sizeof(list), "line %llu, %llu, %llu",
+		    (unsigned long long)want[0], (unsigned long long)want[1],
+		    (unsigned long long)want[2]);
+		if (strstr(err, list) == NULL)
+			fail_msg("%s: does not name %s", err, list);
+	}
+	free(buf);
+}
+
+static void
+t_deep_check_needs_line_crcs(void **state)
+{
+	struct fx *f = *state;
+	uint64_t bad = 7;
+	char err[512];
+
+	write_file(f->text, "a\nb\n", 4);
+	build_crc(f, 2, 0);
+	open_ok(f);
+	assert_int_equal(index_check_deep(&f->ix, f->fd, NULL, NULL, &bad, err,
+	    sizeof(err)), INDEX_ERR_ARG);
+	assert_int_equal(bad, 0);
+}
+
+static void
+t_deep_check_bad_page(void **state)
+{
+	struct fx *f = *state;
+	uint64_t bad;
+	char err[512];
+	size_t len;
+	char *buf = gen_lines(100, 20, &len);
+
+	roundtrip(f, buf, len, 8);
+	flip_byte(f->idx, (off_t)(INDEX_HEADER_SIZE + 4 * f->ix.h.page_bytes +
+	    8));
+	assert_int_equal(index_check_deep(&f->ix, f->fd, NULL, NULL, &bad, err,
+	    sizeof(err)), INDEX_ERR_PAGE);
+	assert_non_null(strstr(err, "page 4"));
+	free(buf);
+}
+
+/* The nearest good page is more than INDEX_REPAIR_PAGES back: too far. */
+static void
+t_rebuild_far(void **state)
+{
+	struct fx *f = *state;
+	size_t nb, len;
+	unsigned char *body;
+	char err[512];
+	char *buf = gen_lines(40, 20, &len);
+
+	roundtrip(f, buf, len, 1);
+	nb = index_body_bytes(&f->ix);
+	body = malloc(nb);
+	assert_non_null(body);
+	for (uint64_t p = 1; p <= 9; p++)
+		corrupt_page(f, p);
+	/* Pages 9..2 fail: 10's origin is too far. */
+	assert_int_equal(index_rebuild_body(&f->ix, f->fd, 10, body, UINT64_MAX,
+	    err, sizeof(err)), INDEX_ERR_FAR);
+	assert_non_null(strstr(err, "page 10"));
+	assert_int_equal(index_rebuild_body(&f->ix, f->fd, 9, body, UINT64_MAX,
+	    err, sizeof(err)), INDEX_ERR_FAR);
+	/* Page 8: pages 7..1 fail, page 0 is good, 8 pages back. */
+	assert_int_equal(index_rebuild_body(&f->ix, f->fd, 8, body, UINT64_MAX,
+	    err, sizeof(err)), INDEX_OK);
+	/* The same repair with too little scanning allowed. */
+	assert_int_equal(index_rebuild_body(&f->ix, f->fd, 8, body, 10, err,
+	    sizeof(err)), INDEX_ERR_FAR);
+	assert_non_null(strstr(err, "10 bytes"));
+	/* Page 12: page 11 is good, the scan is one line. */
+	assert_int_equal(index_rebuild_body(&f->ix, f->fd, 12, body, 21, err,
+	    sizeof(err)), INDEX_OK);
+	free(body);
+	free(buf);
+}
+
+/* Near: from the start of the text when the first pages are all bad. */
+static void
+t_rebuild_from_start(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	char *buf = gen_lines(100, 20, &len);
+
+	roundtrip(f, buf, len, 8);
+	for (uint64_t p = 0; p < 6; p++)
+		corrupt_page(f, p);
+	check_rebuild(f, 6);
+	free(buf);
+}
+
 /* ---- atomic creation ---- */
 
 static void
@@ -973,6 +1365,91 @@ t_rebuild_keeps_old_index_until_rename(void **state)
 	assert_int_equal(open_idx(f, 2, err, sizeof(err)), INDEX_OK);
 }
 
+/* ---- build robustness ---- */
+
+/*
+ * A build past RLIMIT_FSIZE, with SIGXFSZ ignored as linesvr-index does:
+ * the write fails with EFBIG, the message says so, no temporary file
+ * stays behind.
+ */
+static void
+t_build_file_too_large(void **state)
+{
+	struct fx *f = *state;
+	char tmp[256];
+	size_t len;
+	char *buf = gen_lines(100000, 30, &len); /* index ~1.6 MB */
+	int pfd[2], status;
+	pid_t pid;
+
+	write_file(f->text, buf, len);
+	free(buf);
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = { 256 << 10, 256 << 10 };
+		char err[512] = "";
+		enum index_status st;
+		close(pfd[0]);
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			_exit(3);
+		st = build_m(f->text, f->idx, 16, 1, err, sizeof(err));
+		if (write(pfd[1], err, strlen(err)) < 0)
+			_exit(4);
+		_exit(st == INDEX_ERR_IO ? 0 : 1);
+	}
+	close(pfd[1]);
+	{
+		char msg[512];
+		ssize_t n = read(pfd[0], msg, sizeof(msg) - 1);
+		msg[n > 0 ? n : 0] = '\0';
+		close(pfd[0]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("child status %d: %s", status, msg);
+		if (strstr(msg, "File too large") == NULL)
+			fail_msg("message: %s", msg);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", f->idx, (long)pid);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(access(f->idx, F_OK), -1);
+}
+
+/* A PID that no longer exists: a child that has been reaped. */
+static pid_t
+dead_pid(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+static void
+t_build_removes_stale_temps(void **state)
+{
+	struct fx *f = *state;
+	char dead[256], live[256], other[256];
+	pid_t d = dead_pid();
+
+	snprintf(dead, sizeof(dead), "%s.tmp.%ld", f->idx, (long)d);
+	snprintf(live, sizeof(live), "%s.tmp.%ld", f->idx, (long)getppid());
+	/* Another index's temporary file is not this build's business. */
+	snprintf(other, sizeof(other), "%s/u.lidx.tmp.%ld", f->dir, (long)d);
+	write_file(dead, "junk", 4);
+	write_file(live, "junk", 4);
+	write_file(other, "junk", 4);
+	roundtrip(f, "a\nb\n", 4, 2);
+	assert_int_equal(access(dead, F_OK), -1);
+	assert_int_equal(access(live, F_OK), 0);
+	assert_int_equal(access(other, F_OK), 0);
+}
+
 static void
 t_size_per_line(void **state)
 {
@@ -984,6 +1461,11 @@ t_size_per_line(void **state)
 	/* At most 8 bytes per line plus 1% (a partial last page is padded,
 	 * which matters only for files of a few pages). */
 	assert_true(f->ix.h.index_size <= 8 * f->ix.h.lines * 101 / 100);
+	/* Without line checksums: 4 bytes per line (the 4 KiB header is 1%
+	 * of this small index). */
+	build_crc(f, INDEX_M_DEFAULT, 0);
+	open_ok(f);
+	assert_true(f->ix.h.index_size <= 4 * f->ix.h.lines * 102 / 100);
 	free(buf);
 }
 
@@ -1048,6 +1530,19 @@ main(void)
 		T(t_rebuild_last_partial_page_no_lf),
 		T(t_rebuild_after_bad_neighbours),
 		T(t_rebuild_refuses_changed_text),
+		T(t_identity_other_text_m1),
+		T(t_identity_other_text_m4096),
+		T(t_identity_same_text_twice),
+		T(t_line_crc_shapes),
+		T(t_line_crc_across_chunks),
+		T(t_open_line_crc_setting),
+		T(t_deep_check),
+		T(t_deep_check_needs_line_crcs),
+		T(t_deep_check_bad_page),
+		T(t_rebuild_far),
+		T(t_rebuild_from_start),
+		T(t_build_file_too_large),
+		T(t_build_removes_stale_temps),
 		T(t_killed_build_leaves_nothing_valid),
 		T(t_rebuild_keeps_old_index_until_rename),
 		T(t_size_per_line),

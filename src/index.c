@@ -1285,22 +1285,29 @@ rebuild_emit(struct pagefill *pf)
 	return 1;
 }
 
-/* Where to start scanning: the end of the nearest good page before p. */
+/*
+ * Where to start scanning: the end of the nearest good page before p, or
+ * offset 0. The pages are tried in offs, which is also pf->offs, and a
+ * page that fails its check has still been read into it (over offs[0]
+ * when m is 1 or the index is wide), so the origin is set after the
+ * search, never before it.
+ */
 static void
 rebuild_origin(const struct index *idx, uint64_t page, uint64_t *offs,
     struct pagefill *pf)
 {
 	unsigned m = idx->h.lines_per_page;
+	uint64_t origin = 0;
 
 	pf->page = 0;
-	pf->offs[0] = 0;
 	for (uint64_t q = page; q-- > 0;) {
 		if (index_read_page(idx, q, offs, NULL, 0) == INDEX_OK) {
 			pf->page = q + 1;
-			pf->offs[0] = offs[m];
+			origin = offs[m];
 			break;
 		}
 	}
+	pf->offs[0] = origin;
 	pf->lines = pf->page * m;
 	pf->k = 0;
 }

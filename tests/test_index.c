@@ -880,6 +880,70 @@ t_rebuild_after_bad_neighbours(void **state)
 	free(buf);
 }
 
+/*
+ * Found by fuzz_index: a rebuild with no good page before it scans from
+ * offset 0, but the search for that page read each bad page into the
+ * caller's buffer, over the 0 already placed there. Where a page's body
+ * overlaps offs[0] (m = 1 compact, every wide index), the scan started
+ * wherever the last bad page said.
+ */
+static void
+t_rebuild_after_bad_first_page_m1(void **state)
+{
+	struct fx *f = *state;
+	uint64_t offs[2];
+	char err[512];
+
+	roundtrip(f, "a\nbb\nccc\n", 9, 1);
+	assert_false(f->ix.h.flags & INDEX_FLAG_WIDE);
+	corrupt_page(f, 0);
+	flip_byte(f->idx, INDEX_HEADER_SIZE); /* page 0's base too */
+	corrupt_page(f, 1);
+	if (index_rebuild_page(&f->ix, f->fd, 1, offs, err, sizeof(err)) !=
+	    INDEX_OK)
+		fail_msg("rebuild page 1: %s", err);
+	assert_int_equal(offs[0], 2);
+	assert_int_equal(offs[1], 5);
+	assert_int_equal(index_rebuild_page(&f->ix, f->fd, 2, offs, err,
+	    sizeof(err)), INDEX_OK);
+	assert_int_equal(offs[0], 5);
+	assert_int_equal(offs[1], 9);
+}
+
+/* The same in a wide index, where it rebuilt another line's offsets. */
+static void
+t_rebuild_after_bad_first_page_wide(void **state)
+{
+	struct fx *f = *state;
+	uint64_t offs[2], big = (4ull << 30) + 4096, wrong = big - 10;
+	unsigned char le[8];
+	char err[512];
+	int fd;
+
+	/* Sparse: "a\n", a 4 GiB line of zeros, "b\n", "c\n"; m = 1. */
+	fd = open(f->text, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "a\n", 2, 0), 2);
+	assert_int_equal(pwrite(fd, "\nb\nc\n", 5, (off_t)big), 5);
+	close(fd);
+	build_ok(f, 1);
+	open_ok(f);
+	assert_true(f->ix.h.flags & INDEX_FLAG_WIDE);
+	/* Page 0's start points near the end of line 2; page 1 is bad too. */
+	for (int i = 0; i < 8; i++)
+		le[i] = (unsigned char)(wrong >> (8 * i));
+	fd = open(f->idx, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, le, 8, INDEX_HEADER_SIZE), 8);
+	close(fd);
+	corrupt_page(f, 1);
+	if (index_rebuild_page(&f->ix, f->fd, 2, offs, err, sizeof(err)) !=
+	    INDEX_OK)
+		fail_msg("rebuild page 2: %s", err);
+	assert_int_equal(offs[0], big + 1); /* "b\n", not "c\n" */
+	assert_int_equal(offs[1], big + 3);
+}
+
 static void
 t_rebuild_refuses_changed_text(void **state)
 {
@@ -1028,6 +1092,8 @@ main(void)
 		T(t_rebuild_first_page),
 		T(t_rebuild_last_partial_page_no_lf),
 		T(t_rebuild_after_bad_neighbours),
+		T(t_rebuild_after_bad_first_page_m1),
+		T(t_rebuild_after_bad_first_page_wide),
 		T(t_rebuild_refuses_changed_text),
 		T(t_killed_build_leaves_nothing_valid),
 		T(t_rebuild_keeps_old_index_until_rename),

@@ -41,7 +41,7 @@ PROGS    = $(B)/linesvr $(B)/linesvr-index $(B)/linesvr-gendata \
 NULLSVR  = $(B)/linesvr-null
 
 .PHONY: all deps test test-unit test-it asan check-asan run bench soak clean \
-    install
+    install fuzz fuzz-build fuzz-smoke
 all: $(PROGS) $(NULLSVR)
 
 deps:
@@ -105,6 +105,57 @@ test: deps
 	@$(MAKE) --no-print-directory tests-build
 	@$(MAKE) --no-print-directory asan
 	@tests/run.sh build build/asan
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang into
+# build/fuzz: the modules with coverage and ASan+UBSan, each target linked
+# with -fsanitize=fuzzer. `make fuzz` runs each for FUZZ_SECONDS; `make
+# test` runs each for FUZZ_SMOKE_SECONDS, so a harness that no longer
+# builds or crashes at once fails the tests. Corpora are copied to
+# build/fuzz/run: nothing is written into the source tree.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
+FB = $(B)/fuzz
+# clang's -Wformat-nonliteral (in -Wformat=2) also flags the vsnprintf
+# inside the modules' own printf-like helpers, which gcc lets pass.
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -Iloadtest -O1 -g \
+       $(WARN) -Wno-format-nonliteral \
+       -fsanitize=address,undefined -fno-sanitize-recover=all \
+       -fno-omit-frame-pointer -MMD -MP
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
+# Kept between builds: make would delete them as intermediates.
+.SECONDARY: $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/obj/%.o)
+FUZZ_LIB_OBJ = $(LIB_SRC:src/%.c=$(FB)/obj/%.o)
+
+$(FB)/obj/%.o: src/%.c | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FB)/obj/lt_%.o: loadtest/%.c | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FB)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FB)/liblinesvr.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(FB)/fuzz_%: $(FB)/obj/fuzz_%.o $(FB)/liblinesvr.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ \
+	    $(filter %.o,$^) $(FB)/liblinesvr.a $(LDLIBS)
+# The bench's answer parser is not in the library.
+$(FB)/fuzz_reply: $(FB)/obj/lt_reply.o
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh $(FB) $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+fuzz-smoke: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh $(FB) $(FUZZ_SMOKE_SECONDS) $(FUZZ_BIN)
 
 run: all
 	@scripts/run.sh

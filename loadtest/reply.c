@@ -5,6 +5,11 @@
  * tail. The header is gathered into r->hdr (it is short, and may straddle
  * reads); the value is counted (redis, memcached) or scanned for its LF
  * (lines) and handed out in place; the tail is matched byte by byte.
+ *
+ * A header line is printable bytes (and bytes >= 0x80) ended by CR LF; any
+ * other control byte in it, a NUL above all, makes the stream REPLY_BAD.
+ * The header is parsed as a C string, so without that rule "OK\0junk\r\n"
+ * would read as "OK", and a verifier must not pass a server that sends it.
  */
 #include <string.h>
 
@@ -13,6 +18,7 @@
 
 enum state {
 	ST_HDR,		/* gathering the header line */
+	ST_HDR_CR,	/* the header's CR seen: only its LF may follow */
 	ST_COUNTED,	/* r->remain value bytes to come */
 	ST_TO_LF,	/* lines: value bytes up to and including LF */
 	ST_TAIL,	/* matching r->tail */
@@ -105,7 +111,7 @@ is_error_head(const struct reply *r)
 	return 0;
 }
 
-/* A whole header line is in r->hdr (r->hdr_len bytes, LF excluded). */
+/* A whole header line is in r->hdr (r->hdr_len bytes, CR LF excluded). */
 static enum reply_done
 head(struct reply *r)
 {
@@ -113,9 +119,7 @@ head(struct reply *r)
 		r->hdr[REPLY_HDR_MAX - 1] = '\0';
 		return is_error_head(r) ? REPLY_ERR : REPLY_BAD;
 	}
-	if (r->hdr_len == 0 || r->hdr[r->hdr_len - 1] != '\r')
-		return REPLY_BAD;
-	r->hdr[r->hdr_len - 1] = '\0';
+	r->hdr[r->hdr_len] = '\0';
 	switch (r->proto) {
 	case PROTO_REDIS:
 		return head_redis(r, r->hdr);
@@ -127,27 +131,47 @@ head(struct reply *r)
 	}
 }
 
+/* The bytes no header may hold: C0 controls and DEL. */
+static int
+is_ctrl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
 /*
- * r->hdr_len counts the header bytes kept; REPLY_HDR_MAX means more came
- * than fit (the first REPLY_HDR_MAX - 1 are kept, enough to classify).
+ * Gather a header line, checking each byte as it comes: a control byte
+ * ends the stream where it stands, however the reads split it, and a CR
+ * is the end of the line only when an LF follows it (ST_HDR_CR carries
+ * that across reads). r->hdr_len counts the bytes kept; REPLY_HDR_MAX
+ * means more came than fit (the first REPLY_HDR_MAX - 1 are kept, enough
+ * to classify). Headers are a few bytes, so one pass byte by byte costs
+ * nothing next to the system call that read them.
  */
 static size_t
 step_hdr(struct reply *r, const char *buf, size_t len, struct reply_step *st)
 {
-	const char *lf = memchr(buf, '\n', len);
-	size_t n = lf != NULL ? (size_t)(lf - buf) : len;
-	size_t have = r->hdr_len;
-	size_t room = have < REPLY_HDR_MAX - 1 ? REPLY_HDR_MAX - 1 - have : 0;
-	size_t take = n < room ? n : room;
+	unsigned char c;
+	size_t i;
 
-	if (take > 0)
-		memcpy(r->hdr + have, buf, take);
-	r->hdr_len = (uint16_t)(n > room ? REPLY_HDR_MAX : have + take);
-	if (lf == NULL)
-		return len;
-	st->done = head(r);
-	r->hdr_len = 0;
-	return n + 1;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)buf[i];
+		if (r->state == ST_HDR_CR) {
+			r->state = ST_HDR;
+			st->done = c == '\n' ? head(r) : REPLY_BAD;
+			r->hdr_len = 0;
+			return i + 1;
+		}
+		if (c == '\r')
+			r->state = ST_HDR_CR;
+		else if (is_ctrl(c)) {
+			st->done = REPLY_BAD;	/* a bare LF included */
+			return i + 1;
+		} else if (r->hdr_len < REPLY_HDR_MAX - 1)
+			r->hdr[r->hdr_len++] = (char)c;
+		else
+			r->hdr_len = REPLY_HDR_MAX;
+	}
+	return len;
 }
 
 static size_t
@@ -211,6 +235,7 @@ reply_parse(struct reply *r, const char *buf, size_t len,
 	st->done = REPLY_NONE;
 	switch (r->state) {
 	case ST_HDR:
+	case ST_HDR_CR:
 		n = step_hdr(r, buf, len, st);
 		break;
 	case ST_COUNTED:

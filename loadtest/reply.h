@@ -11,6 +11,10 @@
  * time included). The value's bytes are handed back as pointers into the
  * caller's buffer, never copied, so a verifier can compare them in place.
  * No I/O, no allocation; never reads past buf[len - 1].
+ *
+ * A header line is bytes >= 0x20 (DEL excluded) ended by CR LF: any other
+ * control byte in it (a NUL, a lone CR, a bare LF) is REPLY_BAD, so a
+ * verifier never takes "OK\0junk\r\n" for "OK\r\n".
  */
 #ifndef BENCH_REPLY_H
 #define BENCH_REPLY_H

@@ -233,6 +233,150 @@ test_bad(void **state)
 	expect_bad(PROTO_LINES, longhdr, 0);
 }
 
+/*
+ * Like expect_bad, fed whole, split at every point into two pieces and
+ * one byte at a time: a control byte is refused wherever a read ends.
+ */
+static void
+expect_bad_split(enum proto proto, const char *s, size_t len,
+    int answers_before)
+{
+	static struct seen seen;
+	struct reply r;
+	size_t split, i;
+
+	for (split = 0; split <= len; split++) {
+		memset(&seen, 0, sizeof(seen));
+		reply_init(&r, proto);
+		feed(&r, &seen, s, split);
+		feed(&r, &seen, s + split, len - split);
+		assert_true(seen.bad);
+		assert_int_equal(seen.n, answers_before);
+	}
+	memset(&seen, 0, sizeof(seen));
+	reply_init(&r, proto);
+	for (i = 0; i < len; i++)
+		feed(&r, &seen, s + i, 1);
+	assert_true(seen.bad);
+	assert_int_equal(seen.n, answers_before);
+}
+
+/*
+ * A NUL once made "OK\0junk\r\n" an OK: the header was compared as a C
+ * string. Header lines with a NUL, and with any other control byte, are
+ * not answers of any of the three protocols.
+ */
+static void
+test_header_nul(void **state)
+{
+	static const char lines[] = "OK\r\nx\nOK\0junk\r\nx\n";
+	static const char lines_err[] = "OK\r\nx\nERR\0\r\n";
+	static const char lines_lead[] = "OK\r\nx\n\0OK\r\nx\n";
+	static const char lines_crnul[] = "OK\r\nx\nOK\r\0\nx\n";
+	static const char redis[] = "$1\r\nx\r\n$1\0\r\nx\r\n";
+	static const char redis_miss[] = "$1\r\nx\r\n$-1\0junk\r\n";
+	static const char redis_err[] = "$1\r\nx\r\n-ERR\0\r\n";
+	static const char mc[] =
+	    "END\r\nVALUE 1 0 1\0junk\r\nx\r\nEND\r\n";
+	static const char mc_end[] = "END\r\nEND\0\r\n";
+	static const char mc_err[] = "END\r\nSERVER_ERROR\0x\r\n";
+
+	(void)state;
+	expect_bad_split(PROTO_LINES, STREAM(lines), 1);
+	expect_bad_split(PROTO_LINES, STREAM(lines_err), 1);
+	expect_bad_split(PROTO_LINES, STREAM(lines_lead), 1);
+	expect_bad_split(PROTO_LINES, STREAM(lines_crnul), 1);
+	expect_bad_split(PROTO_REDIS, STREAM(redis), 1);
+	expect_bad_split(PROTO_REDIS, STREAM(redis_miss), 1);
+	expect_bad_split(PROTO_REDIS, STREAM(redis_err), 1);
+	expect_bad_split(PROTO_MEMCACHED, STREAM(mc), 1);
+	expect_bad_split(PROTO_MEMCACHED, STREAM(mc_end), 1);
+	expect_bad_split(PROTO_MEMCACHED, STREAM(mc_err), 1);
+}
+
+/*
+ * Every control byte (0x00-0x1f, 0x7f), inserted at every position of a
+ * header line up to its LF (so also between the CR and the LF, and as a
+ * second CR), after one good answer: the stream must go bad after that
+ * answer, however it is split.
+ */
+static void
+test_header_control_bytes(void **state)
+{
+	static const struct {
+		enum proto proto;
+		const char *first;	/* one good answer */
+		const char *head;	/* a header line, CR LF included */
+		const char *rest;	/* what would follow it */
+	} rows[] = {
+		{ PROTO_LINES, "ERR\r\n", "OK\r\n", "x\n" },
+		{ PROTO_LINES, "OK\r\nx\n", "ERR\r\n", "" },
+		{ PROTO_REDIS, "$-1\r\n", "$1\r\n", "x\r\n" },
+		{ PROTO_REDIS, "$1\r\nx\r\n", "$-1\r\n", "" },
+		{ PROTO_REDIS, "$-1\r\n", "-ERR wrong\r\n", "" },
+		{ PROTO_MEMCACHED, "END\r\n", "VALUE 1 0 1\r\n", "x\r\nEND\r\n" },
+		{ PROTO_MEMCACHED, "END\r\n", "VALUE 1 0 1 7\r\n",
+		    "x\r\nEND\r\n" },
+		{ PROTO_MEMCACHED, "END\r\n", "END\r\n", "" },
+		{ PROTO_MEMCACHED, "END\r\n", "ERROR\r\n", "" },
+		{ PROTO_MEMCACHED, "END\r\n", "CLIENT_ERROR bad\r\n", "" },
+	};
+	char buf[128];
+	size_t i, pos, len, fl, hl, rl;
+	unsigned c;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		fl = strlen(rows[i].first);
+		hl = strlen(rows[i].head);
+		rl = strlen(rows[i].rest);
+		assert_true(fl + hl + 1 + rl <= sizeof(buf));
+		for (c = 0; c <= 0x7f; c++) {
+			if (c >= 0x20 && c != 0x7f)
+				continue;
+			/*
+			 * Up to the byte before the LF: after it is the
+			 * value. An LF right after the CR would end the
+			 * header there, with the next answer starting at
+			 * the header's own LF: a case of its own (test_bad).
+			 */
+			for (pos = 0; pos < hl; pos++) {
+				if (c == '\n' && pos == hl - 1)
+					continue;
+				memcpy(buf, rows[i].first, fl);
+				memcpy(buf + fl, rows[i].head, pos);
+				buf[fl + pos] = (char)c;
+				memcpy(buf + fl + pos + 1, rows[i].head + pos,
+				    hl - pos);
+				memcpy(buf + fl + hl + 1, rows[i].rest, rl);
+				len = fl + hl + 1 + rl;
+				expect_bad_split(rows[i].proto, buf, len, 1);
+			}
+		}
+	}
+}
+
+/*
+ * Refused in a long error answer too, past the bytes kept for parsing;
+ * bytes >= 0x80 are not control bytes: a memcached key may be UTF-8.
+ */
+static void
+test_header_control_long_and_high(void **state)
+{
+	static char stream[400];
+	static const char mc[] =
+	    "VALUE k\xc3\xa9\x80\xff 0 2\r\nab\r\nEND\r\n";
+	static const struct answer want[] = { { V("ab") } };
+
+	(void)state;
+	memset(stream, 'E', sizeof(stream));
+	stream[0] = '-';
+	stream[300] = '\x1b';
+	memcpy(stream + 350, "\r\n", 2);
+	expect_bad_split(PROTO_REDIS, stream, 352, 0);
+	check_stream(PROTO_MEMCACHED, STREAM(mc), want, 1);
+}
+
 static void
 test_names(void **state)
 {
@@ -258,6 +402,9 @@ main(void)
 		cmocka_unit_test(test_memcached),
 		cmocka_unit_test(test_long_error),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_header_nul),
+		cmocka_unit_test(test_header_control_bytes),
+		cmocka_unit_test(test_header_control_long_and_high),
 		cmocka_unit_test(test_names),
 	};
 

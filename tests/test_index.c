@@ -912,6 +912,80 @@ t_rebuild_after_bad_neighbours(void **state)
 	free(buf);
 }
 
+/* Rebuild page (m = 1) and return its one line's offsets. */
+static void
+rebuild_m1(struct fx *f, uint64_t page, uint64_t *off, uint64_t *end)
+{
+	uint64_t body[4];
+	struct index_line l;
+	char err[512];
+
+	assert_true(index_body_bytes(&f->ix) <= sizeof(body));
+	if (index_rebuild_body(&f->ix, f->fd, page, body, UINT64_MAX, err,
+	    sizeof(err)) != INDEX_OK)
+		fail_msg("rebuild page %llu: %s", (unsigned long long)page, err);
+	index_body_line(&f->ix.h, body, 0, &l);
+	*off = l.off;
+	*end = l.end;
+}
+
+/*
+ * Found by fuzz_index in an earlier repair: with no good page before it a
+ * rebuild must scan from offset 0, but the search for that page read each
+ * bad page into the caller's buffer, over the 0 already placed there.
+ * Where a page's body overlaps that start (m = 1 compact, every wide
+ * index), the scan started wherever the last bad page said.
+ */
+static void
+t_rebuild_after_bad_first_page_m1(void **state)
+{
+	struct fx *f = *state;
+	uint64_t off, end;
+
+	roundtrip(f, "a\nbb\nccc\n", 9, 1);
+	assert_false(f->ix.h.flags & INDEX_FLAG_WIDE);
+	corrupt_page(f, 0);
+	flip_byte(f->idx, INDEX_HEADER_SIZE); /* page 0's base too */
+	corrupt_page(f, 1);
+	rebuild_m1(f, 1, &off, &end);
+	assert_int_equal(off, 2);
+	assert_int_equal(end, 5);
+	rebuild_m1(f, 2, &off, &end);
+	assert_int_equal(off, 5);
+	assert_int_equal(end, 9);
+}
+
+/* The same in a wide index, where it rebuilt another line's offsets. */
+static void
+t_rebuild_after_bad_first_page_wide(void **state)
+{
+	struct fx *f = *state;
+	uint64_t off, end, big = (4ull << 30) + 4096, wrong = big - 10;
+	unsigned char le[8];
+	int fd;
+
+	/* Sparse: "a\n", a 4 GiB line of zeros, "b\n", "c\n"; m = 1. */
+	fd = open(f->text, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "a\n", 2, 0), 2);
+	assert_int_equal(pwrite(fd, "\nb\nc\n", 5, (off_t)big), 5);
+	close(fd);
+	build_ok(f, 1);
+	open_ok(f);
+	assert_true(f->ix.h.flags & INDEX_FLAG_WIDE);
+	/* Page 0's start points near the end of line 2; page 1 is bad too. */
+	for (int i = 0; i < 8; i++)
+		le[i] = (unsigned char)(wrong >> (8 * i));
+	fd = open(f->idx, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, le, 8, INDEX_HEADER_SIZE), 8);
+	close(fd);
+	corrupt_page(f, 1);
+	rebuild_m1(f, 2, &off, &end);
+	assert_int_equal(off, big + 1); /* "b\n", not "c\n" */
+	assert_int_equal(end, big + 3);
+}
+
 static void
 t_rebuild_refuses_changed_text(void **state)
 {
@@ -1529,6 +1603,8 @@ main(void)
 		T(t_rebuild_first_page),
 		T(t_rebuild_last_partial_page_no_lf),
 		T(t_rebuild_after_bad_neighbours),
+		T(t_rebuild_after_bad_first_page_m1),
+		T(t_rebuild_after_bad_first_page_wide),
 		T(t_rebuild_refuses_changed_text),
 		T(t_identity_other_text_m1),
 		T(t_identity_other_text_m4096),

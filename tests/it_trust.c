@@ -217,7 +217,6 @@ static void
 t_rewrite_in_place_never(void **state)
 {
 	struct srv *s = new_srv(state, OLD_TEXT);
-	long long deadline;
 	char got[256];
 
 	{

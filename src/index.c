@@ -66,6 +66,10 @@ static volatile sig_atomic_t build_cancelled;
 
 static enum index_status
 fail(enum index_status st, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum index_status
+fail(enum index_status st, char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -1716,7 +1720,9 @@ deep_line_crc(struct deep *d, const struct index_line *l, uint32_t *crc,
 	uint32_t c = 0;
 
 	for (uint64_t at = l->off; at < l->end;) {
-		if (at >= d->at + d->have) {
+		/* Before the buffer only when a forged page (valid checksum)
+		 * points ahead of the next one: read again, never index back. */
+		if (at < d->at || at >= d->at + d->have) {
 			size_t want = size - at < DEEP_CHUNK ?
 			    (size_t)(size - at) : DEEP_CHUNK;
 			ssize_t r = pread_full(d->fd, d->buf, want, at);

@@ -75,6 +75,10 @@ log_close(void)
 
 static void
 log_write(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void
+log_write(enum log_level level, const char *fmt, va_list ap)
 {
 	static const char *names[] = { "error", "warn", "info", "debug" };
 	char buf[1024];

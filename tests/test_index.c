@@ -1338,6 +1338,46 @@ t_deep_check_bad_page(void **state)
 	free(buf);
 }
 
+/*
+ * A page that passes its checksum but points at later text than the page
+ * after it (forged, with a valid CRC): the deep check re-reads the text
+ * for the next page instead of indexing before its buffer, and blames
+ * exactly the forged page's lines.
+ */
+static void
+t_deep_check_page_points_ahead(void **state)
+{
+	struct fx *f = *state;
+	unsigned char body[8 + 8 * 4], num[8] = { 0 }, tr[4];
+	uint64_t bad = 0;
+	uint32_t crc;
+	char err[512];
+	int fd;
+
+	write_file(f->text, "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\n", 24);
+	build_crc(f, 4, 1);
+	open_ok(f);
+	assert_int_equal(f->ix.h.page_bytes, sizeof(body) + 8);
+	fd = open(f->idx, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, body, sizeof(body), INDEX_HEADER_SIZE),
+	    (ssize_t)sizeof(body));
+	body[0] = 16; /* page 0's lines now are "i\n" .. "l\n", in order */
+	crc = crc32c(crc32c(f->ix.h.page_seed, num, 8), body, sizeof(body));
+	for (int i = 0; i < 4; i++)
+		tr[i] = (unsigned char)(crc >> (8 * i));
+	assert_int_equal(pwrite(fd, body, sizeof(body), INDEX_HEADER_SIZE),
+	    (ssize_t)sizeof(body));
+	assert_int_equal(pwrite(fd, tr, 4, INDEX_HEADER_SIZE +
+	    (off_t)sizeof(body)), 4);
+	close(fd);
+	assert_int_equal(index_check_deep(&f->ix, f->fd, NULL, NULL, &bad, err,
+	    sizeof(err)), INDEX_ERR_SOURCE);
+	assert_int_equal(bad, 4);
+	if (strstr(err, "line 1, 2, 3, 4)") == NULL)
+		fail_msg("%s: does not name lines 1-4 alone", err);
+}
+
 /* The nearest good page is more than INDEX_REPAIR_PAGES back: too far. */
 static void
 t_rebuild_far(void **state)
@@ -1615,6 +1655,7 @@ main(void)
 		T(t_deep_check),
 		T(t_deep_check_needs_line_crcs),
 		T(t_deep_check_bad_page),
+		T(t_deep_check_page_points_ahead),
 		T(t_rebuild_far),
 		T(t_rebuild_from_start),
 		T(t_build_file_too_large),

@@ -300,10 +300,12 @@ answer_err(struct conn *c)
 
 /* ---- requests ---- */
 
-/* A streamed line is done, or abandoned. */
+/* A streamed line is done, or abandoned: nothing of it is left to send. */
 static void
 end_stream(struct conn *c)
 {
+	c->stream_left = 0;
+	c->stream_pos = c->stream_len = 0;
 	free(c->stream_buf);
 	c->stream_buf = NULL;
 	store_release(c->stream_store);

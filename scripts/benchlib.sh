@@ -87,12 +87,18 @@ bench_traps() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 }
-bench_cleanup() {
-	local st=$? p
-	trap - EXIT INT TERM
+# bench_stop_all: SIGTERM every server in PIDS at once, then reap each
+# (SIGKILL after 3 s), and remove the policy-rc.d file.
+bench_stop_all() {
+	local p
 	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]+"${PIDS[@]}"}"; do stop_pid "$p" 3; done
 	[ -z "$policy_rc" ] || rm -f "$policy_rc"
+}
+bench_cleanup() {
+	local st=$?
+	trap - EXIT INT TERM
+	bench_stop_all
 	[ -z "${tmp:-}" ] || rm -rf "$tmp"
 	exit "$st"
 }

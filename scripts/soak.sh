@@ -106,11 +106,9 @@ rm -f "$logs"/* "$slices"/* "$csv" "$png" "$summary"
 
 LOADS=()	# background load processes: PID NAME pairs, in order
 cleanup() {
-	local st=$? p
+	local st=$?
 	trap - EXIT INT TERM
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do stop_pid "$p" 3; done
-	[ -z "$policy_rc" ] || rm -f "$policy_rc"
+	bench_stop_all
 	[ "$keep" = 1 ] || rm -f "$data"/soak-*.txt "$data"/soak-*.txt.lidx
 	rmdir "$data" 2>/dev/null || true
 	exit "$st"

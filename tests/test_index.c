@@ -415,6 +415,24 @@ t_many_lines_default_m(void **state)
 	free(buf);
 }
 
+/*
+ * A sparse text "a\n", a line of zeros up to byte big, "b\n", "c\n",
+ * indexed with m = 1: a page spans 4 GiB, so the index is wide.
+ */
+static void
+sparse_wide(struct fx *f, uint64_t big)
+{
+	int fd = open(f->text, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "a\n", 2, 0), 2);
+	assert_int_equal(pwrite(fd, "\nb\nc\n", 5, (off_t)big), 5);
+	close(fd);
+	build_ok(f, 1);
+	open_ok(f);
+	assert_true(f->ix.h.flags & INDEX_FLAG_WIDE);
+}
+
 static void
 t_largest_m(void **state)
 {
@@ -432,17 +450,8 @@ t_wide_pages_over_4gib(void **state)
 	uint64_t off, l, big = (4ull << 30) + 4096;
 	unsigned char body[2 * 8 + 8];
 	struct index_line il;
-	int fd;
 
-	/* Sparse: "a\n", a 4 GiB line of zeros, "b\n", "c\n". */
-	fd = open(f->text, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, "a\n", 2, 0), 2);
-	assert_int_equal(pwrite(fd, "\nb\nc\n", 5, (off_t)big), 5);
-	close(fd);
-	build_ok(f, 1);
-	open_ok(f);
-	assert_true(f->ix.h.flags & INDEX_FLAG_WIDE);
+	sparse_wide(f, big);
 	assert_int_equal(f->ix.h.page_bytes, 2 * 8 + 8 + 8);
 	assert_int_equal(index_body_bytes(&f->ix), sizeof(body));
 	assert_int_equal(f->ix.h.lines, 4);
@@ -964,15 +973,7 @@ t_rebuild_after_bad_first_page_wide(void **state)
 	unsigned char le[8];
 	int fd;
 
-	/* Sparse: "a\n", a 4 GiB line of zeros, "b\n", "c\n"; m = 1. */
-	fd = open(f->text, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, "a\n", 2, 0), 2);
-	assert_int_equal(pwrite(fd, "\nb\nc\n", 5, (off_t)big), 5);
-	close(fd);
-	build_ok(f, 1);
-	open_ok(f);
-	assert_true(f->ix.h.flags & INDEX_FLAG_WIDE);
+	sparse_wide(f, big);
 	/* Page 0's start points near the end of line 2; page 1 is bad too. */
 	for (int i = 0; i < 8; i++)
 		le[i] = (unsigned char)(wrong >> (8 * i));

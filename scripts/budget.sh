@@ -4,7 +4,7 @@
 # (valgrind --tool=callgrind), at pipeline depth 1 and 16.
 #
 # usage: scripts/budget.sh [--bin PATH] [--csv FILE] [--keep-data DIR]
-#                          [--quick]
+#                          [--quick] [--no-line-checksums]
 #
 #   --bin PATH    the linesvr binary to measure (default build/linesvr);
 #                 the client, generator and indexer are this tree's build/
@@ -12,6 +12,8 @@
 #   --keep-data DIR  generate the 1,000,000-line file in DIR and keep it
 #                 (default: a temporary directory, removed on exit)
 #   --quick       a tenth of the requests in every run (a smoke test)
+#   --no-line-checksums  serve with [index] line_checksums = no (what
+#                 checking every line costs is the difference)
 #
 # Data: `linesvr-gendata -n 1000000 -s 1` (~100-byte lines), indexed. The
 # server runs with workers = 1 on 127.0.0.1 port 0 and the default cache
@@ -45,14 +47,15 @@ set -euo pipefail
 . "$(dirname "$0")/benchlib.sh"
 bench_root
 
-BIN=$B/linesvr csv=$here/results/budget.csv keepdir= quick=0
-usage() { sed -n '6,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+BIN=$B/linesvr csv=$here/results/budget.csv keepdir= quick=0 crc=
+usage() { sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--bin) [ $# -ge 2 ] || usage; BIN=$2; shift ;;
 	--csv) [ $# -ge 2 ] || usage; csv=$2; shift ;;
 	--keep-data) [ $# -ge 2 ] || usage; keepdir=$2; shift ;;
 	--quick) quick=1 ;;
+	--no-line-checksums) crc="line_checksums = no" ;;
 	-h|--help) usage 0 ;;
 	*) echo "budget: unknown argument '$1'" >&2; usage ;;
 	esac
@@ -89,7 +92,8 @@ build_bins
 if [ -n "$keepdir" ]; then mkdir -p "$keepdir"; data=$(cd "$keepdir" && pwd); else data=$tmp; fi
 sample_1m budget-1m.txt
 NLINES=$(wc -l <"$F")
-linesvr_ini "$tmp/linesvr.ini" "$F" "workers = 1" "drain_timeout = 1"
+linesvr_ini "$tmp/linesvr.ini" "$F" "workers = 1" "drain_timeout = 1" \
+    ${crc:+"[index]" "$crc"}
 
 mkdir -p "$(dirname "$csv")"
 echo "bin,phase,connections,pipeline,name,value" >"$csv"

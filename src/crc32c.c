@@ -56,7 +56,23 @@ crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
 		memcpy(&v, p, 8); /* x86 is little-endian */
 		c = _mm_crc32_u64(c, v);
 	}
-	for (; len > 0; p++, len--)
+	/* The tail in at most three steps, not up to seven: a line is short,
+	 * so its tail is a large part of its CRC. */
+	if (len >= 4) {
+		uint32_t v;
+		memcpy(&v, p, 4);
+		c = _mm_crc32_u32((uint32_t)c, v);
+		p += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		uint16_t v;
+		memcpy(&v, p, 2);
+		c = _mm_crc32_u16((uint32_t)c, v);
+		p += 2;
+		len -= 2;
+	}
+	if (len > 0)
 		c = _mm_crc32_u8((uint32_t)c, *p);
 	return ~(uint32_t)c;
 }

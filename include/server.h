@@ -113,6 +113,8 @@ struct server {
 	pthread_t builder;
 	ev_async built;           /* the builder finished */
 	struct store *built_store;/* its result, NULL on failure */
+	struct store *retired[4]; /* replaced stores, freed here when unused */
+	unsigned nretired;
 	char built_err[512];
 };
 

@@ -573,6 +573,37 @@ start_build(struct server *s)
 	s->building = 1;
 }
 
+/*
+ * A replaced store stays referenced here until no worker or answer uses
+ * it, and is freed on this thread: unmapping a large text and cache takes
+ * long enough that a worker should not pay it between two requests.
+ */
+static void
+retire(struct server *s, struct store *old)
+{
+	if (s->nretired == sizeof(s->retired) / sizeof(s->retired[0])) {
+		store_release(s->retired[0]); /* four swaps in a second: rare */
+		memmove(s->retired, s->retired + 1,
+		    --s->nretired * sizeof(s->retired[0]));
+	}
+	s->retired[s->nretired++] = old;
+}
+
+/* Free the retired stores that only this thread still holds. */
+static void
+reap_retired(struct server *s)
+{
+	unsigned kept = 0;
+
+	for (unsigned i = 0; i < s->nretired; i++) {
+		if (atomic_load(&s->retired[i]->refs) == 1)
+			store_release(s->retired[i]);
+		else
+			s->retired[kept++] = s->retired[i];
+	}
+	s->nretired = kept;
+}
+
 /* Make st the store every worker answers from; the old one goes when its
  * last answer is done. */
 static void
@@ -584,7 +615,7 @@ publish(struct server *s, struct store *st)
 	old = atomic_load(&s->store);
 	atomic_store_explicit(&s->store, st, memory_order_release);
 	pthread_mutex_unlock(&s->store_lock);
-	store_release(old);
+	retire(s, old);
 	watch_files(&s->watch, st->text_path, store_index_path(st));
 	for (unsigned i = 0; i < s->nworkers; i++)
 		ev_async_send(s->workers[i].loop, &s->workers[i].refresh);
@@ -644,6 +675,7 @@ on_files(struct watch *wt, int from_event)
 	ev_tstamp now = ev_now(s->main_loop);
 	char why[600];
 
+	reap_retired(s);
 	if (!atomic_load(&st->changed) &&
 	    store_files_changed(st, why, sizeof(why)))
 		mark_changed(s, st, why);
@@ -668,11 +700,14 @@ watch_start_files(struct server *s)
 	watch_files(&s->watch, st->text_path, store_index_path(st));
 }
 
-/* A build under way when the server stops: cancel it, wait, drop it. */
+/* The server stops: cancel a build under way (and wait for it), and drop
+ * the retired stores (the workers free what they still hold). */
 static void
 stop_build(struct server *s)
 {
 	watch_stop(&s->watch);
+	while (s->nretired > 0)
+		store_release(s->retired[--s->nretired]);
 	if (!s->building)
 		return;
 	index_build_cancel();

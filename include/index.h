@@ -105,7 +105,8 @@ enum index_status index_build(const char *text_path, const char *index_path,
 
 /*
  * Make a running index_build stop at its next chunk, remove its temporary
- * file and return INDEX_ERR_IO. Async-signal-safe: for SIGINT handlers.
+ * file and return INDEX_ERR_IO (index_check_deep too, at its next page).
+ * Async-signal-safe: for SIGINT handlers.
  */
 void index_build_cancel(void);
 

@@ -109,10 +109,13 @@ struct server {
 	ev_tstamp quiet_since;    /* last time the changed files moved */
 	struct stat last_seen;    /* what the text path named at the last look */
 	ev_tstamp next_build;     /* no re-index before (after a failure) */
-	int building;
+	int building;             /* a background job runs: */
+	int verifying;            /* ... reading the text, not building */
 	pthread_t builder;
-	ev_async built;           /* the builder finished */
-	struct store *built_store;/* its result, NULL on failure */
+	ev_async built;           /* the job finished */
+	struct store *built_store;/* a build's result, NULL on failure */
+	int verified_changed;     /* a verification's result */
+	int verify_pending;       /* the text was relinked: read it when free */
 	struct store *retired[4]; /* replaced stores, freed here when unused */
 	unsigned nretired;
 	char built_err[512];

@@ -111,13 +111,27 @@ int store_check_line(struct store *st, const struct store_line *l,
 void store_line_bad(struct store *st, const struct store_line *l,
     const char *what);
 
+/* What store_files_changed found. */
+#define STORE_SAME     0
+#define STORE_CHANGED  1  /* changed in place; why says how */
+#define STORE_RELINKED 2  /* the text's link count and ctime moved */
+
 /*
- * Compare the files with what the store opened: 1 and a reason in why if
- * the text or the index changed in place (size, mtime, ctime without a
- * link change), else 0. A path renamed over is not a change (the store
- * keeps serving the inode it indexed) and is logged once.
+ * Compare the files with what the store opened (fstat: size, mtime, ctime,
+ * link count). A path renamed over is not a change (the store keeps
+ * serving the inode it indexed) and is logged once; but a write can hide
+ * behind a rename or a link (mtime set back, then the link count moved),
+ * so STORE_RELINKED asks for store_verify_text.
  */
 int store_files_changed(struct store *st, char *why, size_t whylen);
+
+/*
+ * Read the text to tell whether its content is still what was indexed:
+ * every line against its checksum (about 0.8 s a GiB), or, without line
+ * checksums, the content fingerprint only. STORE_CHANGED with why, or
+ * STORE_SAME. Slow: for a background thread.
+ */
+int store_verify_text(struct store *st, char *why, size_t whylen);
 
 /* The path of st's index file. */
 const char *store_index_path(const struct store *st);

@@ -1785,6 +1785,10 @@ index_check_deep(const struct index *idx, int text_fd,
 			progress(arg, d.at + d.have, h->source_size);
 			last = now_s();
 		}
+		if (build_cancelled) {
+			st = fail(INDEX_ERR_IO, err, errlen, "interrupted");
+			goto done;
+		}
 	}
 	*bad_lines = bad;
 	if (bad == 0)

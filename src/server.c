@@ -561,16 +561,36 @@ builder_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The verifier thread: the text's link count moved (a rename or a link),
+ * which could hide a write; read the served text to tell.
+ */
+static void *
+verifier_main(void *arg)
+{
+	struct server *s = arg;
+
+	s->verified_changed = store_verify_text(atomic_load(&s->store),
+	    s->built_err, sizeof(s->built_err)) == STORE_CHANGED;
+	ev_async_send(s->main_loop, &s->built);
+	return NULL;
+}
+
+/* Run a build (verify = 0) or a verification in the background. */
 static void
-start_build(struct server *s)
+start_job(struct server *s, int verify)
 {
 	s->built_store = NULL;
-	if (pthread_create(&s->builder, NULL, builder_main, s) != 0) {
-		log_error("cannot start the re-index: %s", strerror(errno));
+	s->verified_changed = 0;
+	if (pthread_create(&s->builder, NULL, verify ? verifier_main :
+	    builder_main, s) != 0) {
+		log_error("cannot start a background %s: %s", verify ?
+		    "check" : "re-index", strerror(errno));
 		s->next_build = ev_now(s->main_loop) + REINDEX_RETRY_S;
 		return;
 	}
 	s->building = 1;
+	s->verifying = verify;
 }
 
 /*
@@ -631,6 +651,13 @@ on_built(EV_P_ ev_async *a, int revents)
 	(void)revents;
 	pthread_join(s->builder, NULL);
 	s->building = 0;
+	if (s->verifying) {
+		s->verifying = 0;
+		if (s->verified_changed && !atomic_load(&atomic_load(
+		    &s->store)->changed))
+			mark_changed(s, atomic_load(&s->store), s->built_err);
+		return;
+	}
 	if (s->built_store != NULL) {
 		publish(s, s->built_store);
 		s->built_store = NULL;
@@ -676,16 +703,27 @@ on_files(struct watch *wt, int from_event)
 	char why[600];
 
 	reap_retired(s);
-	if (!atomic_load(&st->changed) &&
-	    store_files_changed(st, why, sizeof(why)))
-		mark_changed(s, st, why);
+	if (!atomic_load(&st->changed))
+		switch (store_files_changed(st, why, sizeof(why))) {
+		case STORE_CHANGED:
+			mark_changed(s, st, why);
+			break;
+		case STORE_RELINKED:
+			s->verify_pending = 1;
+			break;
+		}
 	if (from_event || path_moved(s))
 		s->quiet_since = now;
+	if (s->verify_pending && !s->building && !atomic_load(&st->changed)) {
+		s->verify_pending = 0;
+		start_job(s, 1);
+		return;
+	}
 	if (s->cfg->build != BUILD_AUTO || s->building || now < s->next_build)
 		return;
 	if (atomic_load(&st->changed) ? now - s->quiet_since >= QUIET_S :
 	    atomic_load(&st->damaged))
-		start_build(s);
+		start_job(s, 0);
 }
 
 static void

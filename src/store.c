@@ -15,6 +15,9 @@
 
 static struct log_limit page_limit, line_limit;
 
+static int file_id_of(int, struct file_id *);
+static int file_changed(int, struct file_id *, const char *, char *, size_t);
+
 /* ---- pages ---- */
 
 /*
@@ -143,22 +146,40 @@ file_id_of(int fd, struct file_id *id)
 }
 
 /*
- * The baseline for noticing changes. The text's size and mtime are the
- * ones the index was built from, so a change made between the index's
- * check and now is noticed too.
+ * The baseline for noticing changes, taken from the open text before its
+ * index is opened or built: a write during a build (even one that sets
+ * the mtime back) moves the ctime past it. The index's own identity is
+ * taken once it is open.
  */
 static int
-record_files(struct store *st, char *err, size_t errlen)
+record_text(struct store *st, char *err, size_t errlen)
 {
-	if (file_id_of(st->text.fd, &st->text_id) < 0 ||
-	    file_id_of(st->idx.fd, &st->idx_id) < 0) {
-		snprintf(err, errlen, "%s: fstat: %s", st->text_path,
+	if (file_id_of(st->text.fd, &st->text_id) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: fstat: %s", st->text_path, strerror(errno));
+	return -1;
+}
+
+/*
+ * Once the index is open: the text must still be what it was before
+ * (index_open compared size, mtime and a fingerprint with the header;
+ * the ctime catches a write that kept those), and the index is recorded.
+ */
+static int
+record_index(struct store *st, char *err, size_t errlen)
+{
+	char why[600];
+
+	if (file_id_of(st->idx.fd, &st->idx_id) < 0) {
+		snprintf(err, errlen, "%s: fstat: %s", st->idx.path,
 		    strerror(errno));
 		return -1;
 	}
-	st->text_id.size = (off_t)st->idx.h.source_size;
-	st->text_id.mtime.tv_sec = (time_t)st->idx.h.source_mtime_s;
-	st->text_id.mtime.tv_nsec = (long)st->idx.h.source_mtime_ns;
+	if (file_changed(st->text.fd, &st->text_id, st->text_path, why,
+	    sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s while it was being indexed", why);
+		return -1;
+	}
 	return 0;
 }
 
@@ -183,10 +204,11 @@ store_setup(struct store *st, unsigned m, int rebuild, char *err,
 		return -1;
 	}
 	if (text_open(&st->text, cfg->file, cfg->map_max, err, errlen) < 0 ||
+	    record_text(st, err, errlen) < 0 ||
 	    prepare_index(st, m, rebuild, err, errlen) < 0 ||
 	    text_open_fd(&st->idx_file, st->idx.fd, st->idx.path,
 	    cfg->map_max, err, errlen) < 0 ||
-	    record_files(st, err, errlen) < 0)
+	    record_index(st, err, errlen) < 0)
 		return -1;
 	m = st->idx.h.lines_per_page;
 	st->lines = st->idx.h.lines;
@@ -340,10 +362,12 @@ same_time(const struct timespec *a, const struct timespec *b)
 }
 
 /*
- * Has the file open as fd changed since id was taken? A ctime change with
- * the same size and mtime is a change too (a rewrite can set the mtime
- * back), unless the link count changed: a rename over the path or an
- * unlink touches the ctime of the file we still hold, not its content.
+ * Has the file open as fd changed since id was taken? STORE_CHANGED: its
+ * size or mtime moved, or its ctime with the same link count (a rewrite
+ * can set the mtime back). STORE_RELINKED: the ctime moved with the link
+ * count — a rename over the path or an unlink, which leave the content we
+ * hold alone, or a write hidden behind one: only reading the content can
+ * tell (store_verify_text). The new ctime becomes the baseline.
  */
 static int
 file_changed(int fd, struct file_id *id, const char *name, char *why,
@@ -353,27 +377,28 @@ file_changed(int fd, struct file_id *id, const char *name, char *why,
 
 	if (file_id_of(fd, &now) < 0) {
 		snprintf(why, whylen, "%s: fstat: %s", name, strerror(errno));
-		return 1;
+		return STORE_CHANGED;
 	}
 	if (now.size != id->size) {
 		snprintf(why, whylen, "%s changed in place: %lld bytes, "
 		    "indexed at %lld", name, (long long)now.size,
 		    (long long)id->size);
-		return 1;
+		return STORE_CHANGED;
 	}
 	if (!same_time(&now.mtime, &id->mtime)) {
 		snprintf(why, whylen, "%s changed in place (modification "
 		    "time)", name);
-		return 1;
+		return STORE_CHANGED;
 	}
 	if (!same_time(&now.ctime, &id->ctime)) {
 		if (now.nlink == id->nlink) {
 			snprintf(why, whylen, "%s changed in place (status "
 			    "change time)", name);
-			return 1;
+			return STORE_CHANGED;
 		}
 		id->ctime = now.ctime;
 		id->nlink = now.nlink;
+		return STORE_RELINKED;
 	}
 	return 0;
 }
@@ -398,10 +423,39 @@ check_renamed(struct store *st)
 int
 store_files_changed(struct store *st, char *why, size_t whylen)
 {
-	if (file_changed(st->text.fd, &st->text_id, st->text_path, why,
-	    whylen) ||
-	    file_changed(st->idx.fd, &st->idx_id, st->idx.path, why, whylen))
-		return 1;
+	int text = file_changed(st->text.fd, &st->text_id, st->text_path, why,
+	    whylen);
+
+	if (text == STORE_CHANGED)
+		return STORE_CHANGED;
+	/* The index's pages carry their own checksums: a link change of the
+	 * index (a rebuild renamed over it) needs no second look. */
+	if (file_changed(st->idx.fd, &st->idx_id, st->idx.path, why,
+	    whylen) == STORE_CHANGED)
+		return STORE_CHANGED;
 	check_renamed(st);
-	return 0;
+	return text;
+}
+
+int
+store_verify_text(struct store *st, char *why, size_t whylen)
+{
+	uint64_t bad = 0;
+	uint32_t fp;
+	char err[512];
+
+	if (st->line_crc) {
+		if (index_check_deep(&st->idx, st->text.fd, NULL, NULL, &bad,
+		    err, sizeof(err)) == INDEX_OK)
+			return 0;
+		snprintf(why, whylen, "%s changed in place: %s", st->text_path,
+		    err);
+		return STORE_CHANGED;
+	}
+	if (index_fingerprint(st->text.fd, st->idx.h.source_size, &fp, err,
+	    sizeof(err)) == INDEX_OK && fp == st->idx.h.fingerprint)
+		return 0;
+	snprintf(why, whylen, "%s changed in place (content fingerprint)",
+	    st->text_path);
+	return STORE_CHANGED;
 }

@@ -108,6 +108,12 @@ index_bin(void)
 	return b != NULL ? b : "build/linesvr-index";
 }
 
+static char
+letter(uint64_t *st)
+{
+	return (char)('a' + splitmix64(st) % 26);
+}
+
 /* Poll (bounded) until a STATS counter is above zero. */
 static void
 await_stat_nonzero(const struct srv *s, const char *name)
@@ -260,6 +266,104 @@ t_renamed_over_keeps_serving(void **state)
 	assert_int_equal(srv_stat(s, "file_changes"), 0);
 }
 
+/*
+ * A write hidden behind a link-count change: the mtime set back, then a
+ * hard link made, all while the server cannot look (SIGSTOP). The ctime
+ * moved with the link count, which a rename also does; the server reads
+ * the text to tell them apart, finds the change and re-indexes.
+ */
+static void
+relinked_write_is_noticed(void **state, const char *conf)
+{
+	struct srv *s = new_srv(state, "first\nsecond\nthird\nfourth\n");
+	char link_path[200], got[256];
+	struct stat sb;
+	int fd;
+
+	srv_start(s, conf);
+	ask(s, "GET 3\r\n", got, sizeof(got));
+	assert_string_equal(got, "OK\r\nthird\n");
+	assert_int_equal(stat(s->text, &sb), 0);
+	assert_int_equal(kill(s->pid, SIGSTOP), 0);
+	/* Lines 1 and 2 become one; line 3 changes a byte. */
+	write_at(s->text, "X", 1, 5, 0);
+	write_at(s->text, "T", 1, 13, 0);
+	fd = open(s->text, O_WRONLY);
+	assert_true(fd >= 0);
+	{
+		struct timespec ts[2] = { sb.st_atim, sb.st_mtim };
+		assert_int_equal(futimens(fd, ts), 0);
+	}
+	close(fd);
+	snprintf(link_path, sizeof(link_path), "%s.hl", s->text);
+	assert_int_equal(link(s->text, link_path), 0);
+	assert_int_equal(kill(s->pid, SIGCONT), 0);
+	await_stat_nonzero(s, "file_changes");
+	await_answer(s, 2, "OK\r\nThird\n");
+	ask(s, "GET 1\r\nGET 4\r\n", got, sizeof(got));
+	assert_string_equal(got, "OK\r\nfirstXsecond\nERR\r\n");
+}
+
+static void
+t_relinked_write_is_noticed(void **state)
+{
+	relinked_write_is_noticed(state, NULL);
+}
+
+static void
+t_relinked_write_is_noticed_no_checksums(void **state)
+{
+	/* A small file: its fingerprint covers all of it. */
+	relinked_write_is_noticed(state, "[index]\nline_checksums = no\n");
+}
+
+/*
+ * A write during a background re-index, its mtime set back: the index
+ * built then does not describe the text. The store notices (the text's
+ * ctime moved since the build began), and another re-index follows;
+ * what is finally served is the text as it is.
+ */
+static void
+t_write_during_reindex(void **state)
+{
+	struct srv *s = calloc(1, sizeof(*s));
+	struct textfile tf;
+	uint64_t seed = 5;
+	struct stat sb;
+	char want[300];
+	size_t n, mid;
+	int fd;
+
+	assert_non_null(s);
+	*state = s;
+	textfile_gen(&tf, &seed, 600000, 20, 200, letter);
+	srv_prepare(s, tf.buf, tf.len);
+	srv_start(s, "workers = 1\n");
+	assert_int_equal(utimensat(AT_FDCWD, s->text, NULL, 0), 0); /* touch */
+	for (long long end = now_ms() + WAIT_MS; now_ms() < end; nap_ms(2))
+		if (srv_log_has(s, "building the index"))
+			break;
+	assert_int_equal(stat(s->text, &sb), 0);
+	assert_int_equal(kill(s->pid, SIGSTOP), 0);
+	/* Mid-file, line mid's LF becomes a byte: one line fewer. */
+	mid = tf.lines / 2;
+	write_at(s->text, "Y", 1, (off_t)tf.off[mid] - 1, 0);
+	fd = open(s->text, O_WRONLY);
+	assert_true(fd >= 0);
+	{
+		struct timespec ts[2] = { sb.st_atim, sb.st_mtim };
+		assert_int_equal(futimens(fd, ts), 0);
+	}
+	close(fd);
+	assert_int_equal(kill(s->pid, SIGCONT), 0);
+	/* Line mid + 1 of the new text is old line mid + 2. */
+	n = tf.off[mid + 2] - tf.off[mid + 1];
+	snprintf(want, sizeof(want), "OK\r\n%.*s", (int)n,
+	    tf.buf + tf.off[mid + 1]);
+	await_answer(s, (int)mid + 1, want);
+	textfile_free(&tf);
+}
+
 /* ---- 3. another text's valid index copied over the served one ---- */
 
 static void
@@ -315,11 +419,6 @@ t_index_replaced_in_place(void **state)
 #define ZP_LINES 2000000 /* 220 MB: a repair from the start of the text
 			      * takes far longer than the bound */
 
-static char
-letter(uint64_t *st)
-{
-	return (char)('a' + splitmix64(st) % 26);
-}
 
 /* Pipelined random GETs, every OK answer checked, until the deadline. */
 static int
@@ -627,6 +726,10 @@ main(void)
 		cmocka_unit_test_teardown(t_rewrite_in_place_never, teardown),
 		cmocka_unit_test_teardown(t_renamed_over_keeps_serving,
 		    teardown),
+		cmocka_unit_test_teardown(t_relinked_write_is_noticed, teardown),
+		cmocka_unit_test_teardown(
+		    t_relinked_write_is_noticed_no_checksums, teardown),
+		cmocka_unit_test_teardown(t_write_during_reindex, teardown),
 		cmocka_unit_test_teardown(t_index_replaced_in_place, teardown),
 		cmocka_unit_test_teardown(t_zeroed_pages_never_stall, teardown),
 		cmocka_unit_test_teardown(t_cache_bound_m1, teardown),

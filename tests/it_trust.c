@@ -317,6 +317,24 @@ t_relinked_write_is_noticed_no_checksums(void **state)
 	relinked_write_is_noticed(state, "[index]\nline_checksums = no\n");
 }
 
+/* Bytes the server has read so far (rchar of /proc/PID/io). */
+static long long
+read_chars(const struct srv *s)
+{
+	char path[64], line[128];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/io", (long)s->pid);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "rchar: ", 7) == 0)
+			v = atoll(line + 7);
+	fclose(f);
+	assert_true(v >= 0);
+	return v;
+}
+
 /*
  * A write during a background re-index, its mtime set back: the index
  * built then does not describe the text. The store notices (the text's
@@ -330,8 +348,9 @@ t_write_during_reindex(void **state)
 	struct textfile tf;
 	uint64_t seed = 5;
 	struct stat sb;
-	char want[300];
-	size_t n, mid;
+	char want[600];
+	size_t n;
+	long long base;
 	int fd;
 
 	assert_non_null(s);
@@ -339,15 +358,17 @@ t_write_during_reindex(void **state)
 	textfile_gen(&tf, &seed, 600000, 20, 200, letter);
 	srv_prepare(s, tf.buf, tf.len);
 	srv_start(s, "workers = 1\n");
+	base = read_chars(s);
 	assert_int_equal(utimensat(AT_FDCWD, s->text, NULL, 0), 0); /* touch */
-	for (long long end = now_ms() + WAIT_MS; now_ms() < end; nap_ms(2))
-		if (srv_log_has(s, "building the index"))
+	/* Stop the server once its re-index has read a MiB of the text. */
+	for (long long end = now_ms() + WAIT_MS; now_ms() < end; nap_ms(1))
+		if (read_chars(s) >= base + (1 << 20))
 			break;
 	assert_int_equal(stat(s->text, &sb), 0);
 	assert_int_equal(kill(s->pid, SIGSTOP), 0);
-	/* Mid-file, line mid's LF becomes a byte: one line fewer. */
-	mid = tf.lines / 2;
-	write_at(s->text, "Y", 1, (off_t)tf.off[mid] - 1, 0);
+	/* Line 1's LF becomes a byte: lines 1 and 2 are one. The build has
+	 * read past the start of the file, so its index has them apart. */
+	write_at(s->text, "Y", 1, (off_t)tf.off[1] - 1, 0);
 	fd = open(s->text, O_WRONLY);
 	assert_true(fd >= 0);
 	{
@@ -356,11 +377,10 @@ t_write_during_reindex(void **state)
 	}
 	close(fd);
 	assert_int_equal(kill(s->pid, SIGCONT), 0);
-	/* Line mid + 1 of the new text is old line mid + 2. */
-	n = tf.off[mid + 2] - tf.off[mid + 1];
-	snprintf(want, sizeof(want), "OK\r\n%.*s", (int)n,
-	    tf.buf + tf.off[mid + 1]);
-	await_answer(s, (int)mid + 1, want);
+	n = tf.off[1] - 1; /* line 1 without its LF */
+	snprintf(want, sizeof(want), "OK\r\n%.*sY%.*s", (int)n, tf.buf,
+	    (int)(tf.off[2] - tf.off[1]), tf.buf + tf.off[1]);
+	await_answer(s, 1, want);
 	textfile_free(&tf);
 }
 

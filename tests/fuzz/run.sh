@@ -29,6 +29,13 @@ for bin in "$@"; do
 	if [ -f "tests/fuzz/$name.dict" ]; then
 		set -- -dict="tests/fuzz/$name.dict"
 	fi
+	# Per-target libFuzzer flags, one a line (e.g. a smaller -max_len
+	# for a parser whose inputs are short: more executions a second).
+	if [ -f "tests/fuzz/$name.options" ]; then
+		while read -r opt; do
+			[ -n "$opt" ] && set -- "$@" "$opt"
+		done <"tests/fuzz/$name.options"
+	fi
 	"$bin" -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
 	    -artifact_prefix="$work/" "$@" "$work/corpus" >"$work/log" 2>&1
 	rc=$?

@@ -2,7 +2,8 @@
 # Run libFuzzer targets, one after the other, each for SECONDS from a
 # scratch copy of its seed corpus (tests/fuzz/corpus/NAME) in
 # DIR/run/NAME: what a run adds to the corpus never lands in the source
-# tree. With tests/fuzz/NAME.dict, the fuzzer uses it. Prints each
+# tree. With tests/fuzz/NAME.dict, the fuzzer uses it; with
+# tests/fuzz/NAME.options, the libFuzzer flags in it (one a line). Prints each
 # target's executions; fails if any target crashed or broke an invariant.
 # A failing input is kept as DIR/run/NAME/crash-* (or leak-, timeout-,
 # oom-), its log beside it; reproduce with: DIR/fuzz_NAME FILE.

@@ -112,13 +112,13 @@ struct server {
 	int building;             /* a background job runs: */
 	int verifying;            /* ... reading the text, not building */
 	pthread_t builder;
-	ev_async built;           /* the job finished */
+	ev_async job_done;        /* the background job finished */
 	struct store *built_store;/* a build's result, NULL on failure */
 	int verified_changed;     /* a verification's result */
 	int verify_pending;       /* the text was relinked: read it when free */
 	struct store *retired[4]; /* replaced stores, freed here when unused */
 	unsigned nretired;
-	char built_err[512];
+	char job_err[512];
 };
 
 /*

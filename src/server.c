@@ -556,8 +556,8 @@ builder_main(void *arg)
 	const struct store *cur = atomic_load(&s->store);
 
 	s->built_store = store_open(s->cfg, &s->ctr,
-	    cur->idx.h.lines_per_page, 1, s->built_err, sizeof(s->built_err));
-	ev_async_send(s->main_loop, &s->built);
+	    cur->idx.h.lines_per_page, 1, s->job_err, sizeof(s->job_err));
+	ev_async_send(s->main_loop, &s->job_done);
 	return NULL;
 }
 
@@ -571,8 +571,8 @@ verifier_main(void *arg)
 	struct server *s = arg;
 
 	s->verified_changed = store_verify_text(atomic_load(&s->store),
-	    s->built_err, sizeof(s->built_err)) == STORE_CHANGED;
-	ev_async_send(s->main_loop, &s->built);
+	    s->job_err, sizeof(s->job_err)) == STORE_CHANGED;
+	ev_async_send(s->main_loop, &s->job_done);
 	return NULL;
 }
 
@@ -644,7 +644,7 @@ publish(struct server *s, struct store *st)
 }
 
 static void
-on_built(EV_P_ ev_async *a, int revents)
+on_job_done(EV_P_ ev_async *a, int revents)
 {
 	struct server *s = a->data;
 
@@ -655,7 +655,7 @@ on_built(EV_P_ ev_async *a, int revents)
 		s->verifying = 0;
 		if (s->verified_changed && !atomic_load(&atomic_load(
 		    &s->store)->changed))
-			mark_changed(s, atomic_load(&s->store), s->built_err);
+			mark_changed(s, atomic_load(&s->store), s->job_err);
 		return;
 	}
 	if (s->built_store != NULL) {
@@ -664,7 +664,7 @@ on_built(EV_P_ ev_async *a, int revents)
 		return;
 	}
 	log_warn("re-indexing failed: %s; trying again in %.0f s",
-	    s->built_err, REINDEX_RETRY_S);
+	    s->job_err, REINDEX_RETRY_S);
 	s->next_build = ev_now(loop) + REINDEX_RETRY_S;
 }
 
@@ -731,9 +731,9 @@ watch_start_files(struct server *s)
 {
 	struct store *st = atomic_load(&s->store);
 
-	ev_async_init(&s->built, on_built);
-	s->built.data = s;
-	ev_async_start(s->main_loop, &s->built);
+	ev_async_init(&s->job_done, on_job_done);
+	s->job_done.data = s;
+	ev_async_start(s->main_loop, &s->job_done);
 	watch_start(&s->watch, s->main_loop, on_files, s);
 	watch_files(&s->watch, st->text_path, store_index_path(st));
 }

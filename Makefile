@@ -28,8 +28,10 @@ MAINS    = src/main.c src/linesvr-index.c
 LIB_SRC  = $(filter-out $(MAINS),$(wildcard src/*.c))
 LIB_OBJ  = $(LIB_SRC:src/%.c=$(B)/obj/%.o)
 BENCH_SRC = $(wildcard loadtest/*.c)
-# nullsvr.c is a program of its own (linesvr-null), not a bench module.
-BENCH_LIB_SRC = $(filter-out loadtest/main.c loadtest/nullsvr.c,$(BENCH_SRC))
+# nullsvr.c and gendata.c are programs of their own (linesvr-null,
+# linesvr-gendata), not bench modules.
+BENCH_LIB_SRC = $(filter-out loadtest/main.c loadtest/nullsvr.c \
+    loadtest/gendata.c,$(BENCH_SRC))
 BENCH_LIB_OBJ = $(BENCH_LIB_SRC:loadtest/%.c=$(B)/obj/lt_%.o)
 UNIT_SRC = $(wildcard tests/test_*.c)
 IT_SRC   = $(wildcard tests/it_*.c)
@@ -56,9 +58,6 @@ $(B)/obj/lt_%.o: loadtest/%.c | deps
 $(B)/obj/tests/%.o: tests/%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Iloadtest -c -o $@ $<
-$(B)/obj/scripts/%.o: scripts/%.c | deps
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/liblinesvr.a: $(LIB_OBJ)
 	@rm -f $@
@@ -67,7 +66,7 @@ $(B)/linesvr: $(B)/obj/main.o $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/linesvr-index: $(B)/obj/linesvr-index.o $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/linesvr-gendata: $(B)/obj/scripts/gendata.o
+$(B)/linesvr-gendata: $(B)/obj/lt_gendata.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -lm
 $(B)/linesvr-bench: $(B)/obj/lt_main.o $(BENCH_LIB_OBJ) $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -68,6 +68,12 @@ int config_finish(const struct config *cfg, char *err, size_t errlen);
 /* A numeric IPv4 or IPv6 address (names are not resolved)? */
 int config_valid_address(const char *value);
 
+/*
+ * The index file's path: [index] path, or the default beside the text
+ * (FILE.lidx). 0, or -1 if it does not fit in outlen bytes.
+ */
+int config_index_path(const struct config *cfg, char *out, size_t outlen);
+
 /* Names for messages and STATS ("local", "auto", "info", ...). */
 const char *config_shutdown_name(enum shutdown_policy p);
 const char *config_level_name(enum log_level l);

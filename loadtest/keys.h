@@ -14,19 +14,11 @@
 
 #include <stdint.h>
 
+#include "rng.h"
+
 enum keydist { KEYS_UNIFORM, KEYS_SEQ, KEYS_ZIPF };
 
 #define ZIPF_THETA_DEFAULT 0.99
-
-/* xoshiro256**: fast, 256-bit state, good enough statistics for loads. */
-struct rng {
-	uint64_t s[4];
-};
-
-void rng_seed(struct rng *r, uint64_t seed);
-uint64_t rng_next(struct rng *r);
-double rng_unit(struct rng *r);			/* [0, 1) */
-uint64_t rng_below(struct rng *r, uint64_t n);	/* [0, n), n > 0 */
 
 struct keygen {
 	enum keydist dist;

@@ -33,6 +33,7 @@
 
 #include "cache.h"
 #include "config.h"
+#include "index.h"
 #include "parse.h"
 
 /*
@@ -43,6 +44,9 @@
 
 /* Values quoted in messages are cut after this many bytes. */
 #define QUOTE_MAX 64
+
+_Static_assert(INDEX_M_MAX == 1048576,
+    "[index] lines_per_page's range message says 1-1048576");
 
 /*
  * The smallest cache that holds one page as the server keeps it: a compact
@@ -186,8 +190,9 @@ static const struct key keys[] = {
 	    "(a size, 0 = never map)"),
 
 	STR_KEY("index", "path", index_path, EMPTY_IS_UNSET),
+	/* .range spells INDEX_M_MAX out; a static assertion below keeps it so. */
 	{ .section = "index", .name = "lines_per_page", .kind = KEY_POW2,
-	    .off = FIELD(lines_per_page), .lo = 1, .hi = 1048576,
+	    .off = FIELD(lines_per_page), .lo = 1, .hi = INDEX_M_MAX,
 	    .range = "1-1048576" },
 	WORD_KEY("index", "build", build_words, store_build),
 	{ .section = "index", .name = "line_checksums", .kind = KEY_BOOL,
@@ -623,9 +628,9 @@ config_finish(const struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	/* Guards a config built by hand; the reader never lets these by. */
-	if (m == 0 || m > 1048576 || (m & (m - 1)) != 0) {
+	if (m == 0 || m > INDEX_M_MAX || (m & (m - 1)) != 0) {
 		snprintf(err, errlen, "[index] lines_per_page: %u is not a "
-		    "power of two in 1-1048576", m);
+		    "power of two in 1-%u", m, INDEX_M_MAX);
 		return -1;
 	}
 	if (cfg->cache_size < one_page(cfg)) {
@@ -651,4 +656,13 @@ config_level_name(enum log_level l)
 	if ((unsigned)l < sizeof(level_words) / sizeof(level_words[0]) - 1)
 		return level_words[l];
 	return "?";
+}
+
+int
+config_index_path(const struct config *cfg, char *out, size_t outlen)
+{
+	if (cfg->index_path[0] != '\0')
+		return snprintf(out, outlen, "%s", cfg->index_path) <
+		    (int)outlen ? 0 : -1;
+	return index_default_path(cfg->file, out, outlen);
 }

@@ -209,14 +209,14 @@ check_only(const struct config *cfg)
 
 	if (check_process(cfg) < 0)
 		return EXIT_FAIL;
+	if (config_index_path(cfg, path, sizeof(path)) < 0) {
+		fprintf(stderr, "linesvr: %s: path too long\n", cfg->file);
+		return EXIT_FAIL;
+	}
 	if (text_open(&text, cfg->file, cfg->map_max, err, sizeof(err)) < 0) {
 		fprintf(stderr, "linesvr: %s\n", err);
 		return EXIT_FAIL;
 	}
-	if (cfg->index_path[0] != '\0')
-		snprintf(path, sizeof(path), "%s", cfg->index_path);
-	else
-		index_default_path(cfg->file, path, sizeof(path));
 	st = index_open(&idx, path, text.fd, cfg->lines_per_page,
 	    cfg->line_checksums, err, sizeof(err));
 	text_close(&text);

@@ -13,33 +13,6 @@
 
 #include "parse.h"
 
-/*
- * Convert exactly len ASCII digits at s. -1 if len is 0, a byte is not a
- * digit, or the value does not fit in 64 bits.
- */
-static int
-digits_to_u64(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (len == 0)
-		return -1;
-	for (i = 0; i < len; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (unsigned)(s[i] - '0');
-		/* v * 10 + d must not exceed UINT64_MAX. */
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
 /* Length of the run of ASCII digits at the start of s. */
 static size_t
 digit_run(const char *s)
@@ -61,7 +34,7 @@ parse_u64(const char *s, uint64_t *out)
 	n = digit_run(s);
 	if (s[n] != '\0')
 		return -1;
-	return digits_to_u64(s, n, out);
+	return parse_digits(s, n, out);
 }
 
 int
@@ -106,7 +79,7 @@ parse_size(const char *s, uint64_t *out)
 		if ((shift = suffix_shift(s[n])) == -1 || s[n + 1] != '\0')
 			return -1;
 	}
-	if (digits_to_u64(s, n, &v) == -1)
+	if (parse_digits(s, n, &v) == -1)
 		return -1;
 	/* "17179869184G" is 2^64: the digits fit, the bytes do not. */
 	if (v > (UINT64_MAX >> shift))

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "parse.h"
 #include "proto.h"
 
 /* GET takes at most this many digits, leading zeros included. */
@@ -106,22 +107,9 @@ verb_type(const unsigned char *tok, size_t toklen)
 static int
 parse_number(const unsigned char *tok, size_t toklen, uint64_t *out)
 {
-	uint64_t n = 0;
-	unsigned d;
-	size_t i;
-
-	if (toklen == 0 || toklen > PROTO_MAX_DIGITS)
+	if (toklen > PROTO_MAX_DIGITS)
 		return -1;
-	for (i = 0; i < toklen; i++) {
-		d = (unsigned)tok[i] - '0';
-		if (d > 9)
-			return -1;
-		if (n > (UINT64_MAX - d) / 10)
-			return -1;
-		n = n * 10 + d;
-	}
-	*out = n;
-	return 0;
+	return parse_digits((const char *)tok, toklen, out);
 }
 
 /*
@@ -133,21 +121,10 @@ parse_number(const unsigned char *tok, size_t toklen, uint64_t *out)
 static int
 parse_plain_get(const unsigned char *p, size_t len, uint64_t *n)
 {
-	uint64_t v = 0;
-	size_t i;
-
 	if (len < 5 || len > 4 + PROTO_MAX_DIGITS - 1 || (p[0] | 0x20) != 'g' ||
 	    (p[1] | 0x20) != 'e' || (p[2] | 0x20) != 't' || p[3] != ' ')
 		return 0;
-	for (i = 4; i < len; i++) {
-		unsigned d = (unsigned)p[i] - '0';
-
-		if (d > 9)
-			return 0;
-		v = v * 10 + d;
-	}
-	*n = v;
-	return 1;
+	return parse_digits((const char *)p + 4, len - 4, n) == 0;
 }
 
 /*

@@ -184,22 +184,13 @@ record_index(struct store *st, char *err, size_t errlen)
 }
 
 static int
-index_path_of(const struct config *cfg, char *out, size_t outlen)
-{
-	if (cfg->index_path[0] != '\0')
-		return snprintf(out, outlen, "%s", cfg->index_path) <
-		    (int)outlen ? 0 : -1;
-	return index_default_path(cfg->file, out, outlen);
-}
-
-static int
 store_setup(struct store *st, unsigned m, int rebuild, char *err,
     size_t errlen)
 {
 	const struct config *cfg = st->cfg;
 	struct cache_stats cs;
 
-	if (index_path_of(cfg, st->idx_path, sizeof(st->idx_path)) < 0) {
+	if (config_index_path(cfg, st->idx_path, sizeof(st->idx_path)) < 0) {
 		snprintf(err, errlen, "%s: path too long", cfg->file);
 		return -1;
 	}

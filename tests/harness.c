@@ -619,16 +619,6 @@ proc_status_kb(pid_t pid, const char *key)
 
 /* ---- generated data ---- */
 
-uint64_t
-splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 void
 textfile_gen(struct textfile *tf, uint64_t *st, size_t nlines,
     size_t minlen, size_t maxlen, char (*byte)(uint64_t *st))

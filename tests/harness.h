@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "rng.h"
+
 struct srv {
 	pid_t pid;
 	int port;
@@ -145,10 +147,7 @@ long long now_ms(void);
 /* Sleep ms milliseconds, resuming after signals. */
 void nap_ms(int ms);
 
-/* ---- generated data ---- */
-
-/* splitmix64: a fixed seed gives the same data every run. */
-uint64_t splitmix64(uint64_t *state);
+/* ---- generated data (random numbers: rng.h, splitmix64 for a few) ---- */
 
 /* Text in memory: off[i] is where line i + 1 starts; off[lines] = len. */
 struct textfile {

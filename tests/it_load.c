@@ -25,7 +25,7 @@
 /* ---- a generated text file ---- */
 
 static size_t
-rng_below(uint64_t *state, size_t n)
+pick_below(uint64_t *state, size_t n)
 {
 	return (size_t)(splitmix64(state) % n);
 }
@@ -34,7 +34,7 @@ rng_below(uint64_t *state, size_t n)
 static char
 any_byte_but_lf(uint64_t *st)
 {
-	unsigned char c = (unsigned char)rng_below(st, 256);
+	unsigned char c = (unsigned char)pick_below(st, 256);
 
 	return (char)(c == '\n' ? 'n' : c);
 }
@@ -111,11 +111,11 @@ client_plan(struct client *c, const struct textfile *tf, uint64_t *st,
 	while (left > 0) {
 		size_t b = max_batch;
 		if (b == 0)
-			b = rng_below(st, 2) ? 1 : 2 + rng_below(st, 20);
+			b = pick_below(st, 2) ? 1 : 2 + pick_below(st, 20);
 		if (b > left)
 			b = left;
 		for (size_t i = 0; i < b; i++)
-			add_get(&c->req, &c->exp, tf, 1 + rng_below(st,
+			add_get(&c->req, &c->exp, tf, 1 + pick_below(st,
 			    tf->lines));
 		left -= b;
 		if (left == 0)

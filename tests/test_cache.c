@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "cache.h"
+#include "rng.h"
 
 #define NO_PAGE		UINT64_MAX
 
@@ -120,17 +121,6 @@ calls(struct loader *l)
 	return atomic_load(&l->calls);
 }
 
-/* A small deterministic generator (xorshift64), one state per user. */
-static uint64_t
-rnd(uint64_t *state)
-{
-	uint64_t	x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *state = x;
-}
 
 /* Look up page/slot and check the answer against the loader's formula. */
 static void
@@ -418,7 +408,7 @@ run_model(size_t cap, uint64_t span, int ops)
 	cache_get_stats(c, &st);
 	assert_true(st.max_pages == cap);
 	for (i = 0; i < ops; i++) {
-		page = rnd(&seed) % span;
+		page = splitmix64(&seed) % span;
 		model_access(&m, page);
 		check_lookup(c, page, (size_t)i % 3);
 		/* The loader ran exactly when the model missed. */
@@ -460,8 +450,8 @@ run_bound(uint64_t capacity, size_t entries, uint64_t span, int ops)
 	loader_init(&l, entries);
 	assert_non_null(c = new_cache(capacity, entries, &l));
 	for (i = 0; i < ops; i++) {
-		page = rnd(&seed) % span;
-		check_lookup(c, page, (size_t)(rnd(&seed) % (entries - 1)));
+		page = splitmix64(&seed) % span;
+		check_lookup(c, page, (size_t)(splitmix64(&seed) % (entries - 1)));
 		cache_get_stats(c, &st);
 		assert_true(st.bytes == st.pages * cache_page_cost(entries * 8));
 		assert_true(st.bytes <= capacity);
@@ -745,9 +735,9 @@ test_odd_body_sizes(void **state)
 		assert_non_null(c = cache_new(capacity_for(len, 5), len, len,
 		    load_odd, read_byte, &len));
 		for (page = 0; page < 2000; page++) {
-			uint64_t p = rnd(&seed) % 12;
+			uint64_t p = splitmix64(&seed) % 12;
 
-			slot = (size_t)(rnd(&seed) % len);
+			slot = (size_t)(splitmix64(&seed) % len);
 			assert_int_equal(cache_lookup(c, p, slot, &v), 0);
 			assert_int_equal(v, (unsigned char)(p + slot));
 		}
@@ -946,8 +936,8 @@ worker_run(void *arg)
 
 	for (i = 0; i < w->ops; i++) {
 		page = w->same ? (uint64_t)i / 4 % w->span :
-		    rnd(&w->seed) % w->span;
-		slot = (size_t)(rnd(&w->seed) % (w->entries - 1));
+		    splitmix64(&w->seed) % w->span;
+		slot = (size_t)(splitmix64(&w->seed) % (w->entries - 1));
 		rc = cache_lookup(w->c, page, slot, ab);
 		if (w->fail_mod > 0 && page % w->fail_mod == 0) {
 			if (rc == -1)

@@ -25,6 +25,7 @@
 
 #include "crc32c.h"
 #include "index.h"
+#include "rng.h"
 
 struct fx {
 	char dir[64];
@@ -175,16 +176,13 @@ roundtrip(struct fx *f, const char *data, size_t len, unsigned m)
 	check_against_naive(f, data, len);
 }
 
-/* Deterministic pseudo-random bytes (xorshift64*). */
+/* Deterministic pseudo-random numbers: one stream for the whole file. */
 static uint64_t rng_state = 88172645463325252ull;
 
 static uint64_t
 rnd(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
+	return splitmix64(&rng_state);
 }
 
 /* Lines of random length 0..maxlen of printable bytes, n lines, LF ends. */

@@ -27,6 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rng.h"
+
 #define PROG		"linesvr-gendata"
 #define OUT_BUF_SIZE	(1u << 21)	/* bytes per write() */
 #define OUT_SLACK	8		/* room for a whole 8-byte fill word */
@@ -54,10 +56,6 @@ struct opts {
 	const char	*path;		/* NULL: stdout */
 };
 
-struct rng {
-	uint64_t	s[4];
-};
-
 /* Buffered output with a sticky error, like a FILE but with big writes. */
 struct out {
 	int		fd;
@@ -69,54 +67,16 @@ struct out {
 	int		regular;	/* a regular file we may remove */
 };
 
-/* ---- random numbers ---- */
-
-static uint64_t
-splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint64_t
-rotl64(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t
-rng_next(struct rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t result = rotl64(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl64(s[3], 45);
-	return result;
-}
-
-/* splitmix64 never yields four zero words in a row, so the state is valid. */
-static void
-rng_seed(struct rng *r, uint64_t *sm)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(sm);
-}
+/* ---- line lengths ---- */
 
 /*
  * Uniform in [0, n), n >= 1. Multiply-shift for ranges up to 2^32 (every
  * realistic line length); its bias is far below anything a test could see.
+ * Not rng_below(): this mapping is part of the output format, so a seed
+ * keeps giving the file it gave before.
  */
 static uint64_t
-rng_below(struct rng *r, uint64_t n)
+uniform_len(struct rng *r, uint64_t n)
 {
 	uint64_t x = rng_next(r);
 
@@ -124,8 +84,6 @@ rng_below(struct rng *r, uint64_t n)
 		return ((x >> 32) * n) >> 32;
 	return x % n;
 }
-
-/* ---- line lengths ---- */
 
 /*
  * A Pareto length of shape 1/2 truncated to [tail_lo, tail_hi]:
@@ -161,7 +119,7 @@ draw_len(struct rng *r, const struct dist *d)
 		return pareto_len(r, d);
 	if (d->a == d->b)
 		return d->a;
-	return d->a + rng_below(r, d->b - d->a + 1);
+	return d->a + uniform_len(r, d->b - d->a + 1);
 }
 
 /* ---- output ---- */
@@ -365,8 +323,8 @@ generate(const struct opts *op, struct out *o)
 	uint64_t no;
 
 	build_map(map, op->binary);
-	rng_seed(&len_rng, &sm);
-	rng_seed(&byte_rng, &sm);
+	rng_seed_stream(&len_rng, &sm);
+	rng_seed_stream(&byte_rng, &sm);
 	if (op->count == 0)
 		return;
 	for (no = 1; o->err == 0; no++)

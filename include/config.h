@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #define CONFIG_PATH_MAX 4096
+#define CONFIG_WORKERS_MAX 256         /* event-loop threads at most */
 
 enum shutdown_policy { SHUTDOWN_ANY, SHUTDOWN_LOCAL, SHUTDOWN_OFF };
 enum build_policy { BUILD_AUTO, BUILD_NEVER };

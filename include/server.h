@@ -1,9 +1,9 @@
 /*
  * server: listeners, worker threads and their event loops, accept, limits,
- * signals, shutdown, STATS, and the files that change. Each worker owns a
- * libev loop, a listening socket (SO_REUSEPORT spreads connections over
- * them) and the connections it accepted; the store (text, index, page
- * cache) is shared, and replaced as a whole when the files were re-indexed.
+ * signals, shutdown, STATS. Each worker owns a libev loop, a listening
+ * socket (SO_REUSEPORT spreads connections over them) and the connections
+ * it accepted; the store (text, index, page cache) is shared, and replaced
+ * as a whole when reindex has re-indexed the files that changed.
  */
 #ifndef LINESVR_SERVER_H
 #define LINESVR_SERVER_H
@@ -13,11 +13,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include "config.h"
+#include "reindex.h"
 #include "store.h"
-#include "watch.h"
 
 #define RBUF_MIN        (16 * 1024)  /* bytes read per event (at least max_request) */
 #define OBUF_SIZE       (256 * 1024) /* a worker's buffer for coalescing answers */
@@ -28,9 +27,6 @@
 #define LINGER_S        2.0          /* wait for the peer's FIN after QUIT */
 #define FD_RESERVE      32           /* descriptors kept for files, listeners */
 #define GET_BATCH       16           /* GETs looked up before any is copied */
-#define QUIET_S         1.0          /* a changed file must rest this long
-                                        before it is re-indexed */
-#define REINDEX_RETRY_S 5.0          /* after a failed re-index */
 
 struct conn;
 
@@ -104,21 +100,7 @@ struct server {
 	struct ev_loop *main_loop;
 	ev_async stop_req;
 	ev_signal sig_term, sig_int, sig_hup;
-	/* Files that change (main thread only, but for the builder). */
-	struct watch watch;
-	ev_tstamp quiet_since;    /* last time the changed files moved */
-	struct stat last_seen;    /* what the text path named at the last look */
-	ev_tstamp next_build;     /* no re-index before (after a failure) */
-	int building;             /* a background job runs: */
-	int verifying;            /* ... reading the text, not building */
-	pthread_t builder;
-	ev_async job_done;        /* the background job finished */
-	struct store *built_store;/* a build's result, NULL on failure */
-	int verified_changed;     /* a verification's result */
-	int verify_pending;       /* the text was relinked: read it when free */
-	struct store *retired[4]; /* replaced stores, freed here when unused */
-	unsigned nretired;
-	char job_err[512];
+	struct reindex reindex;   /* the files that change */
 };
 
 /*
@@ -143,6 +125,10 @@ void server_free(struct server *s);
  * length. */
 size_t server_stats(struct server *s, const struct store *st, char *buf,
     size_t cap);
+
+/* Make st the store every worker answers from (main thread). Returns the
+ * store it replaced, whose reference passes to the caller. */
+struct store *server_swap_store(struct server *s, struct store *st);
 
 /* Take a reference to the server's current store in place of w's. */
 void worker_refresh(struct worker *w);

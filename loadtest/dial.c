@@ -9,10 +9,10 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "dial.h"
+#include "net.h"
 
 int
 dial_resolve(const char *host, const char *port, struct sockaddr_storage *ss,
@@ -39,11 +39,7 @@ dial_resolve(const char *host, const char *port, struct sockaddr_storage *ss,
 int
 dial_is_loopback4(const struct sockaddr_storage *ss)
 {
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)
-	    (const void *)ss;
-
-	return ss->ss_family == AF_INET &&
-	    (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	return ss->ss_family == AF_INET && net_is_loopback(ss);
 }
 
 /*
@@ -130,20 +126,4 @@ dial_wait(const struct sockaddr_storage *ss, socklen_t len, int timeout_ms,
 		return -1;
 	}
 	return fd;
-}
-
-uint64_t
-dial_raise_nofile(uint64_t need)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return 0;
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
-		    rl.rlim_max > need ? need : rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-		(void)getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
 }

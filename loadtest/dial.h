@@ -1,14 +1,12 @@
 /*
  * dial: socket plumbing that knows nothing of requests: resolving the
  * target, non-blocking connects (optionally from a chosen loopback source
- * address), blocking connects with a time limit for the helpers, and the
- * open-file limit.
+ * address), and blocking connects with a time limit for the helpers.
  */
 #ifndef BENCH_DIAL_H
 #define BENCH_DIAL_H
 
 #include <stddef.h>
-#include <stdint.h>
 #include <sys/socket.h>
 
 /*
@@ -38,11 +36,5 @@ int dial_result(int fd);
 /* A connected (non-blocking) socket within timeout_ms, or -1, err set. */
 int dial_wait(const struct sockaddr_storage *ss, socklen_t len,
     int timeout_ms, char *err, size_t errlen);
-
-/*
- * Raise the soft open-file limit towards need (as far as the hard limit
- * allows). Returns the limit now in force.
- */
-uint64_t dial_raise_nofile(uint64_t need);
 
 #endif

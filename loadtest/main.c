@@ -19,6 +19,7 @@
 #include "cpu.h"
 #include "dial.h"
 #include "kvload.h"
+#include "net.h"
 #include "probe.h"
 #include "report.h"
 #include "worker.h"
@@ -67,7 +68,7 @@ static int
 setup_limits(struct run *run, const struct opts *o)
 {
 	uint64_t need = (uint64_t)o->conns + o->threads + FD_SLACK;
-	uint64_t have = dial_raise_nofile(need);
+	uint64_t have = net_raise_nofile();
 
 	if ((uint64_t)o->conns * o->pipeline > MAX_FLIGHTS) {
 		fprintf(stderr, "linesvr-bench: -c x -P is at most %llu\n",

@@ -12,7 +12,6 @@
  *
  * usage: linesvr-null [-b ADDR] [-p PORT] [-l LEN] [-t THREADS] [-d SECONDS]
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,19 +26,18 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "addr.h"
+#include "config.h"
+#include "net.h"
 
 #define IN_SIZE     (16 * 1024)   /* bytes read per event; longest request */
 #define OBUF_SIZE   (256 * 1024)  /* answers gathered for one write, bytes */
 #define MAX_EVENTS  256           /* epoll events taken per wakeup */
 #define BACKLOG     1024          /* listen(2) backlog, linesvr's default */
-#define MAX_THREADS 256UL         /* linesvr's cap on workers */
 #define MAX_LEN     65536UL       /* -l: answer line bytes, LF included */
 #define MAX_SECONDS (365UL * 86400)
 #define OK_PREFIX   "OK\r\n"
@@ -393,24 +391,13 @@ static int
 resolve(const char *host, unsigned long port, struct sockaddr_storage *ss,
     socklen_t *len)
 {
-	struct sockaddr_in *in = (void *)ss;
-	struct sockaddr_in6 *in6 = (void *)ss;
+	char why[128];
 
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		*len = sizeof(*in);
-	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*in6);
-	} else {
-		fprintf(stderr, "linesvr-null: -b %s: not a numeric IPv4 or "
-		    "IPv6 address\n", host);
+	if (net_resolve(host, (unsigned)port, ss, len, why, sizeof(why)) < 0) {
+		fprintf(stderr, "linesvr-null: -b %s: %s\n", host, why);
 		return -1;
 	}
-	if (!addr_is_loopback(ss)) {
+	if (!net_is_loopback(ss)) {
 		fprintf(stderr, "linesvr-null: -b %s: not a loopback address "
 		    "(127.0.0.0/8, ::1)\n", host);
 		return -1;
@@ -418,61 +405,18 @@ resolve(const char *host, unsigned long port, struct sockaddr_storage *ss,
 	return 0;
 }
 
-static void
-format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(out, outlen, "%s:%u", host, ntohs(in->sin_port));
-	} else {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(out, outlen, "[%s]:%u", host, ntohs(in6->sin6_port));
-	}
-}
-
-static int
-bind_socket(const struct sockaddr_storage *ss, socklen_t len, int reuseport)
-{
-	int one = 1, fd, e;
-
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if ((!reuseport ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0) &&
-	    bind(fd, (const struct sockaddr *)ss, len) == 0)
-		return fd;
-	e = errno;
-	close(fd);
-	errno = e;
-	return -1;
-}
-
-/*
- * As linesvr: a plain bind first proves the port free (and picks one for
- * port 0), so the threads' SO_REUSEPORT sockets cannot silently share a
- * port with another running server.
- */
+/* As linesvr, the port is claimed first (see net_claim_port). */
 static int
 claim_port(struct sockaddr_storage *ss, socklen_t *len)
 {
-	char addr[INET6_ADDRSTRLEN + 8];
-	int fd = bind_socket(ss, *len, 0);
+	char addr[NET_ADDR_STRLEN], why[128];
 
-	if (fd < 0) {
-		format_addr(ss, addr, sizeof(addr));
+	if (net_claim_port(ss, len, why, sizeof(why)) < 0) {
+		net_format_addr(ss, addr, sizeof(addr));
 		fprintf(stderr, "linesvr-null: cannot bind %s: %s\n", addr,
-		    strerror(errno));
+		    why);
 		return -1;
 	}
-	getsockname(fd, (struct sockaddr *)ss, len);
-	close(fd);
 	return 0;
 }
 
@@ -492,10 +436,13 @@ worker_open(struct worker *w, const struct sockaddr_storage *ss,
     socklen_t len, int first)
 {
 	const struct shared *sh = w->sh;
+	char why[128];
 
-	if ((w->lfd = bind_socket(ss, len, 1)) < 0 ||
-	    listen(w->lfd, BACKLOG) < 0 ||
-	    (w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	if ((w->lfd = net_listen(ss, len, BACKLOG, why, sizeof(why))) < 0) {
+		fprintf(stderr, "linesvr-null: listener: %s\n", why);
+		return -1;
+	}
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 	    add_fd(w->epfd, w->lfd, &TAG_LISTEN) < 0 ||
 	    add_fd(w->epfd, sh->stopfd, &TAG_STOP) < 0 ||
 	    (first && add_fd(w->epfd, sh->sigfd, &TAG_SIGNAL) < 0) ||
@@ -617,7 +564,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 		else if (ch == 'l')
 			rc = num_opt(ch, optarg, 1, MAX_LEN, &o->len);
 		else if (ch == 't')
-			rc = num_opt(ch, optarg, 1, MAX_THREADS, &o->threads);
+			rc = num_opt(ch, optarg, 1, CONFIG_WORKERS_MAX,
+			    &o->threads);
 		else if (ch == 'd')
 			rc = num_opt(ch, optarg, 0, MAX_SECONDS, &o->seconds);
 		else {
@@ -691,23 +639,11 @@ close_control(struct shared *sh)
 	free(sh->answer);
 }
 
-/* Benchmarks open thousands of connections: the hard limit, as linesvr. */
-static void
-raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 int
 main(int argc, char **argv)
 {
 	struct shared sh = { .stopfd = -1, .sigfd = -1, .timerfd = -1 };
-	char addr[INET6_ADDRSTRLEN + 8];
+	char addr[NET_ADDR_STRLEN];
 	struct sockaddr_storage ss;
 	struct worker *w = NULL;
 	struct opts o;
@@ -718,12 +654,12 @@ main(int argc, char **argv)
 	    resolve(o.bind, o.port, &ss, &len) < 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);       /* a closed peer is an EPIPE, not death */
-	raise_nofile();
+	(void)net_raise_nofile();      /* benchmarks open thousands */
 	if (make_answer(&sh, o.len) < 0 || open_control(&sh, o.seconds) < 0 ||
 	    claim_port(&ss, &len) < 0 ||
 	    (w = workers_open(&sh, &ss, len, o.threads)) == NULL)
 		goto out;
-	format_addr(&ss, addr, sizeof(addr));
+	net_format_addr(&ss, addr, sizeof(addr));
 	/* Scripts and tests take the port from this line. */
 	printf("listening on %s\n", addr);
 	fflush(stdout);

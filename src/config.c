@@ -154,6 +154,10 @@ config_default_map_max(void)
 	return (uint64_t)pages * (uint64_t)size / 2;
 }
 
+/* A named number as text, for a key's range. */
+#define NUMBER_TEXT(n) NUMBER_TEXT_(n)
+#define NUMBER_TEXT_(n) #n
+
 #define FIELD(f) offsetof(struct config, f)
 #define FIELD_SIZE(f) sizeof(((struct config *)0)->f)
 
@@ -173,7 +177,8 @@ static const struct key keys[] = {
 	STR_KEY("server", "file", file, EMPTY_IS_ERROR),
 	ADDR_KEY("server", "bind", bind),
 	UINT_KEY("server", "port", port, 0, 65535, "0-65535"),
-	UINT_KEY("server", "workers", workers, 0, 256, "0-256"),
+	UINT_KEY("server", "workers", workers, 0, CONFIG_WORKERS_MAX,
+	    "0-" NUMBER_TEXT(CONFIG_WORKERS_MAX)),
 	UINT_KEY("server", "backlog", backlog, 1, 65535, "1-65535"),
 	UINT_KEY("server", "max_connections", max_connections, 1, 1000000,
 	    "1-1000000"),

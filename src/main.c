@@ -125,9 +125,10 @@ apply_cli(const struct cli *o, struct config *cfg)
 		cfg->port = (unsigned)v;
 	}
 	if (o->workers != NULL) {
-		if (parse_u64_range(o->workers, 0, 256, &v) < 0) {
-			fprintf(stderr, "linesvr: -w %s: not a number 0-256\n",
-			    o->workers);
+		if (parse_u64_range(o->workers, 0, CONFIG_WORKERS_MAX,
+		    &v) < 0) {
+			fprintf(stderr, "linesvr: -w %s: not a number 0-%d\n",
+			    o->workers, CONFIG_WORKERS_MAX);
 			return -1;
 		}
 		cfg->workers = (unsigned)v;

@@ -1,13 +1,9 @@
 /*
- * server: everything between main() and a connection — the shared text,
- * index and cache, listeners, worker threads, accept, timeouts, signals,
- * the graceful stop and STATS.
+ * server: everything between main() and a connection — listeners, worker
+ * threads, accept, timeouts, signals, the graceful stop and STATS.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pwd.h>
@@ -15,14 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "addr.h"
 #include "conn.h"
 #include "log.h"
+#include "net.h"
 #include "server.h"
 
 #define WORKER_OF(ptr, field) \
@@ -79,117 +73,38 @@ worker_refresh(struct worker *w)
 	store_release(old);
 }
 
+struct store *
+server_swap_store(struct server *s, struct store *st)
+{
+	struct store *old;
+
+	pthread_mutex_lock(&s->store_lock);
+	old = atomic_load(&s->store);
+	atomic_store_explicit(&s->store, st, memory_order_release);
+	pthread_mutex_unlock(&s->store_lock);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		ev_async_send(s->workers[i].loop, &s->workers[i].refresh);
+	return old;
+}
+
 /* ---- listening ---- */
 
-static int
-resolve(const struct config *cfg, struct sockaddr_storage *ss,
-    socklen_t *len, char *err, size_t errlen)
-{
-	struct addrinfo hints, *res;
-	char port[16];
-	int rc;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", cfg->port);
-	if ((rc = getaddrinfo(cfg->bind, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "bind address %s: %s", cfg->bind,
-		    gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static int
-listen_socket(const struct sockaddr_storage *ss, socklen_t len, int reuseport,
-    int backlog)
-{
-	int one = 1, fd;
-
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	/* An IPv6 socket stays dual-stack (the Linux default), so "::"
-	 * serves IPv4 clients too, as IPv4-mapped addresses. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if ((reuseport &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
-	    bind(fd, (const struct sockaddr *)ss, len) < 0 ||
-	    (backlog > 0 && listen(fd, backlog) < 0)) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-static void
-format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(out, outlen, "%s:%u", host, port);
-	} else {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(out, outlen, "[%s]:%u", host, port);
-	}
-}
-
-/*
- * SO_REUSEPORT would let us share a port with another running server and
- * silently split its traffic. A plain bind first proves the port is free
- * (and, for port 0, picks it); the workers' sockets then take it over.
- */
-static int
-claim_port(struct server *s, struct sockaddr_storage *ss, socklen_t *len,
-    char *err, size_t errlen)
-{
-	int probe = listen_socket(ss, *len, 0, 0);
-
-	if (probe < 0) {
-		snprintf(err, errlen, "cannot bind %s port %u: %s", s->cfg->bind,
-		    s->cfg->port, strerror(errno));
-		return -1;
-	}
-	getsockname(probe, (struct sockaddr *)ss, len);
-	close(probe);
-	return 0;
-}
-
-/* At most as many connections as descriptors allow, with a warning. */
+/* Raise the open-file limit as far as allowed, then at most as many
+ * connections as descriptors allow, with a warning. */
 static void
 cap_connections(struct server *s)
 {
-	struct rlimit rl;
-	rlim_t avail;
+	uint64_t limit = net_raise_nofile(), avail;
 
 	s->max_connections = s->cfg->max_connections;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+	if (limit == 0)
 		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	avail = rl.rlim_cur > FD_RESERVE + 4 * s->nworkers ?
-	    rl.rlim_cur - FD_RESERVE - 4 * s->nworkers : 1;
+	avail = limit > FD_RESERVE + 4 * s->nworkers ?
+	    limit - FD_RESERVE - 4 * s->nworkers : 1;
 	if (s->max_connections > avail) {
 		log_warn("max_connections %u lowered to %llu: the open-file "
 		    "limit is %llu", s->max_connections,
-		    (unsigned long long)avail, (unsigned long long)rl.rlim_cur);
+		    (unsigned long long)avail, (unsigned long long)limit);
 		s->max_connections = (unsigned)avail;
 	}
 }
@@ -201,15 +116,46 @@ worker_count(const struct config *cfg)
 
 	if (cfg->workers > 0)
 		return cfg->workers;
-	return n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
+	return n < 1 ? 1 : n > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX :
+	    (unsigned)n;
+}
+
+/* The port is claimed first (see net_claim_port), then every worker's
+ * listener shares it. */
+static int
+listen_all(struct server *s, char *err, size_t errlen)
+{
+	const struct config *cfg = s->cfg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char why[256];
+
+	if (net_resolve(cfg->bind, cfg->port, &ss, &len, why,
+	    sizeof(why)) < 0) {
+		snprintf(err, errlen, "bind address %s: %s", cfg->bind, why);
+		return -1;
+	}
+	if (net_claim_port(&ss, &len, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "cannot bind %s port %u: %s", cfg->bind,
+		    cfg->port, why);
+		return -1;
+	}
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		s->workers[i].lfd = net_listen(&ss, len, (int)cfg->backlog,
+		    why, sizeof(why));
+		if (s->workers[i].lfd < 0) {
+			snprintf(err, errlen, "cannot listen on %s port %u: %s",
+			    cfg->bind, cfg->port, why);
+			return -1;
+		}
+	}
+	net_format_addr(&ss, s->addr_str, sizeof(s->addr_str));
+	return 0;
 }
 
 int
 server_listen(struct server *s, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-
 	s->nworkers = worker_count(s->cfg);
 	if ((s->workers = calloc(s->nworkers, sizeof(*s->workers))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -217,19 +163,8 @@ server_listen(struct server *s, char *err, size_t errlen)
 	}
 	for (unsigned i = 0; i < s->nworkers; i++)
 		s->workers[i].lfd = -1;
-	if (resolve(s->cfg, &ss, &len, err, errlen) < 0 ||
-	    claim_port(s, &ss, &len, err, errlen) < 0)
+	if (listen_all(s, err, errlen) < 0)
 		return -1;
-	for (unsigned i = 0; i < s->nworkers; i++) {
-		s->workers[i].lfd = listen_socket(&ss, len, 1,
-		    (int)s->cfg->backlog);
-		if (s->workers[i].lfd < 0) {
-			snprintf(err, errlen, "cannot listen on %s port %u: %s",
-			    s->cfg->bind, s->cfg->port, strerror(errno));
-			return -1;
-		}
-	}
-	format_addr(&ss, s->addr_str, sizeof(s->addr_str));
 	cap_connections(s);
 	return 0;
 }
@@ -321,7 +256,7 @@ accept_one(struct worker *w, int fd, const struct sockaddr_storage *ss)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_new(w, fd, addr_is_loopback(ss));
+	conn_new(w, fd, net_is_loopback(ss));
 }
 
 /* Accept up to n connections; returns -1 when out of descriptors. */
@@ -529,231 +464,6 @@ worker_init(struct server *s, struct worker *w, unsigned id)
 	return 0;
 }
 
-/* ---- files that change (main thread) ---- */
-
-/* Log and count a change once; from then on every GET of st is ERR. */
-static void
-mark_changed(struct server *s, struct store *st, const char *why)
-{
-	if (atomic_exchange(&st->changed, 1))
-		return;
-	atomic_fetch_add(&s->ctr.file_changes, 1);
-	log_warn("%s: answering ERR to every GET %s", why,
-	    s->cfg->build == BUILD_AUTO ? "until it is re-indexed" :
-	    "until restart (build = never)");
-	s->quiet_since = ev_now(s->main_loop);
-}
-
-/*
- * The builder thread: a whole new store, its index built from the text as
- * it is now. Its pages are never the old index's: a changed or damaged
- * index is not to be trusted, even where its header still checks out.
- */
-static void *
-builder_main(void *arg)
-{
-	struct server *s = arg;
-	const struct store *cur = atomic_load(&s->store);
-
-	s->built_store = store_open(s->cfg, &s->ctr,
-	    cur->idx.h.lines_per_page, 1, s->job_err, sizeof(s->job_err));
-	ev_async_send(s->main_loop, &s->job_done);
-	return NULL;
-}
-
-/*
- * The verifier thread: the text's link count moved (a rename or a link),
- * which could hide a write; read the served text to tell.
- */
-static void *
-verifier_main(void *arg)
-{
-	struct server *s = arg;
-
-	s->verified_changed = store_verify_text(atomic_load(&s->store),
-	    s->job_err, sizeof(s->job_err)) == STORE_CHANGED;
-	ev_async_send(s->main_loop, &s->job_done);
-	return NULL;
-}
-
-/* Run a build (verify = 0) or a verification in the background. */
-static void
-start_job(struct server *s, int verify)
-{
-	s->built_store = NULL;
-	s->verified_changed = 0;
-	if (pthread_create(&s->builder, NULL, verify ? verifier_main :
-	    builder_main, s) != 0) {
-		log_error("cannot start a background %s: %s", verify ?
-		    "check" : "re-index", strerror(errno));
-		s->next_build = ev_now(s->main_loop) + REINDEX_RETRY_S;
-		return;
-	}
-	s->building = 1;
-	s->verifying = verify;
-}
-
-/*
- * A replaced store stays referenced here until no worker or answer uses
- * it, and is freed on this thread: unmapping a large text and cache takes
- * long enough that a worker should not pay it between two requests.
- */
-static void
-retire(struct server *s, struct store *old)
-{
-	if (s->nretired == sizeof(s->retired) / sizeof(s->retired[0])) {
-		store_release(s->retired[0]); /* four swaps in a second: rare */
-		memmove(s->retired, s->retired + 1,
-		    --s->nretired * sizeof(s->retired[0]));
-	}
-	s->retired[s->nretired++] = old;
-}
-
-/* Free the retired stores that only this thread still holds. */
-static void
-reap_retired(struct server *s)
-{
-	unsigned kept = 0;
-
-	for (unsigned i = 0; i < s->nretired; i++) {
-		if (atomic_load(&s->retired[i]->refs) == 1)
-			store_release(s->retired[i]);
-		else
-			s->retired[kept++] = s->retired[i];
-	}
-	s->nretired = kept;
-}
-
-/* Make st the store every worker answers from; the old one goes when its
- * last answer is done. */
-static void
-publish(struct server *s, struct store *st)
-{
-	struct store *old;
-
-	pthread_mutex_lock(&s->store_lock);
-	old = atomic_load(&s->store);
-	atomic_store_explicit(&s->store, st, memory_order_release);
-	pthread_mutex_unlock(&s->store_lock);
-	retire(s, old);
-	watch_files(&s->watch, st->text_path, store_index_path(st));
-	for (unsigned i = 0; i < s->nworkers; i++)
-		ev_async_send(s->workers[i].loop, &s->workers[i].refresh);
-	log_warn("re-indexed %s: serving its %llu lines again", st->text_path,
-	    (unsigned long long)st->lines);
-}
-
-static void
-on_job_done(EV_P_ ev_async *a, int revents)
-{
-	struct server *s = a->data;
-
-	(void)revents;
-	pthread_join(s->builder, NULL);
-	s->building = 0;
-	if (s->verifying) {
-		s->verifying = 0;
-		if (s->verified_changed && !atomic_load(&atomic_load(
-		    &s->store)->changed))
-			mark_changed(s, atomic_load(&s->store), s->job_err);
-		return;
-	}
-	if (s->built_store != NULL) {
-		publish(s, s->built_store);
-		s->built_store = NULL;
-		return;
-	}
-	log_warn("re-indexing failed: %s; trying again in %.0f s",
-	    s->job_err, REINDEX_RETRY_S);
-	s->next_build = ev_now(loop) + REINDEX_RETRY_S;
-}
-
-/* Has what the text path names moved since the last look? For the
- * filesystems that send no events. */
-static int
-path_moved(struct server *s)
-{
-	struct stat sb;
-	int moved;
-
-	if (stat(s->cfg->file, &sb) < 0)
-		memset(&sb, 0, sizeof(sb));
-	moved = sb.st_size != s->last_seen.st_size ||
-	    sb.st_ino != s->last_seen.st_ino ||
-	    sb.st_mtim.tv_sec != s->last_seen.st_mtim.tv_sec ||
-	    sb.st_mtim.tv_nsec != s->last_seen.st_mtim.tv_nsec ||
-	    sb.st_ctim.tv_sec != s->last_seen.st_ctim.tv_sec ||
-	    sb.st_ctim.tv_nsec != s->last_seen.st_ctim.tv_nsec;
-	s->last_seen = sb;
-	return moved;
-}
-
-/*
- * On every file event and every tick: notice in-place changes, and under
- * build = auto re-index once the files have been quiet for QUIET_S (a
- * copy in progress is not indexed half-way), or at once when pages could
- * not be repaired on the spot.
- */
-static void
-on_files(struct watch *wt, int from_event)
-{
-	struct server *s = wt->arg;
-	struct store *st = atomic_load(&s->store);
-	ev_tstamp now = ev_now(s->main_loop);
-	char why[600];
-
-	reap_retired(s);
-	if (!atomic_load(&st->changed))
-		switch (store_files_changed(st, why, sizeof(why))) {
-		case STORE_CHANGED:
-			mark_changed(s, st, why);
-			break;
-		case STORE_RELINKED:
-			s->verify_pending = 1;
-			break;
-		}
-	if (from_event || path_moved(s))
-		s->quiet_since = now;
-	if (s->verify_pending && !s->building && !atomic_load(&st->changed)) {
-		s->verify_pending = 0;
-		start_job(s, 1);
-		return;
-	}
-	if (s->cfg->build != BUILD_AUTO || s->building || now < s->next_build)
-		return;
-	if (atomic_load(&st->changed) ? now - s->quiet_since >= QUIET_S :
-	    atomic_load(&st->damaged))
-		start_job(s, 0);
-}
-
-static void
-watch_start_files(struct server *s)
-{
-	struct store *st = atomic_load(&s->store);
-
-	ev_async_init(&s->job_done, on_job_done);
-	s->job_done.data = s;
-	ev_async_start(s->main_loop, &s->job_done);
-	watch_start(&s->watch, s->main_loop, on_files, s);
-	watch_files(&s->watch, st->text_path, store_index_path(st));
-}
-
-/* The server stops: cancel a build under way (and wait for it), and drop
- * the retired stores (the workers free what they still hold). */
-static void
-stop_build(struct server *s)
-{
-	watch_stop(&s->watch);
-	while (s->nretired > 0)
-		store_release(s->retired[--s->nretired]);
-	if (!s->building)
-		return;
-	index_build_cancel();
-	pthread_join(s->builder, NULL);
-	store_release(s->built_store);
-	s->building = 0;
-}
-
 /* ---- the main thread: signals and the stop ---- */
 
 void
@@ -858,10 +568,10 @@ server_run(struct server *s)
 	log_always("listening on %s (%u workers, %llu lines, file %s)",
 	    s->addr_str, s->nworkers,
 	    (unsigned long long)atomic_load(&s->store)->lines, s->cfg->file);
-	watch_start_files(s);
+	reindex_start(&s->reindex, s);
 	if (!atomic_load(&s->stopping))
 		ev_run(s->main_loop, 0);
-	stop_build(s);
+	reindex_stop(&s->reindex);
 	stop_workers(s, started);
 	log_info("stopped");
 	return 0;

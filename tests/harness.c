@@ -656,7 +656,8 @@ wait_sent(int fd, int timeout_ms)
 	fail_msg("%d bytes still unacknowledged after %d ms", q, timeout_ms);
 }
 
-/* Local and remote port of a connected socket. */
+/* Local and remote port of a connected socket, IPv4 or IPv6 (sin_port
+ * and sin6_port have one offset). */
 static void
 socket_ports(int fd, unsigned *local, unsigned *remote)
 {
@@ -697,12 +698,12 @@ void
 wait_peer_shut(int fd, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
-	unsigned me, peer, st = 0;
+	unsigned me, peer;
 
 	socket_ports(fd, &me, &peer);
 	while (now_ms() < deadline) {
 		/* 1 is ESTABLISHED; 0, no socket, is a peer closed and gone. */
-		if ((st = tcp_state(peer, me)) != 1)
+		if (tcp_state(peer, me) != 1)
 			return;
 		nap_ms(1);
 	}

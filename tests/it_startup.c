@@ -133,15 +133,22 @@ check_index(const struct fx *f)
 	return run_indexer(f, argv);
 }
 
-/* The harness's config head with the given port, then extra. */
+/* The harness's config head for file and port, then extra. */
 static const char *
-conf_port(const struct fx *f, int port, const char *extra)
+conf_file_port(const char *file, int port, const char *extra)
 {
 	static char buf[4096];
 
 	snprintf(buf, sizeof(buf), "[server]\nfile = %s\nport = %d\n"
-	    "bind = 127.0.0.1\n%s", f->s.text, port, extra);
+	    "bind = 127.0.0.1\n%s", file, port, extra);
 	return buf;
+}
+
+/* The same for the fixture's text. */
+static const char *
+conf_port(const struct fx *f, int port, const char *extra)
+{
+	return conf_file_port(f->s.text, port, extra);
 }
 
 /* The same with port 0. */
@@ -265,11 +272,10 @@ static void
 test_missing_text_file(void **state)
 {
 	struct fx *f = *state;
-	char cfg[512];
+	char path[160];
 
-	snprintf(cfg, sizeof(cfg), "[server]\nfile = %s/no-such-text.txt\n"
-	    "port = 0\nbind = 127.0.0.1\n", f->s.dir);
-	assert_int_equal(run(f, cfg, NULL), 1);
+	snprintf(path, sizeof(path), "%s/no-such-text.txt", f->s.dir);
+	assert_int_equal(run(f, conf_file_port(path, 0, ""), NULL), 1);
 	log_must_have(&f->s, "no-such-text.txt");
 	log_must_have(&f->s, strerror(ENOENT));
 }
@@ -373,13 +379,11 @@ static void
 test_directory_as_text_file(void **state)
 {
 	struct fx *f = *state;
-	char cfg[512];
 
-	snprintf(cfg, sizeof(cfg), "[server]\nfile = %s\nport = 0\n"
-	    "bind = 127.0.0.1\n", f->s.dir);
-	assert_int_equal(run(f, cfg, NULL), 1);
-	log_must_have(&f->s, f->s.dir);
-	assert_int_equal(run(f, cfg, "--check"), 1);
+	assert_int_equal(run(f, conf_file_port(f->s.dir, 0, ""), NULL), 1);
+	log_must_have(&f->s, "not a regular file");
+	assert_int_equal(run(f, conf_file_port(f->s.dir, 0, ""), "--check"),
+	    1);
 }
 
 /* ---- `linesvr FILE -p 0`: no config file at all ---- */

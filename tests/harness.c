@@ -8,14 +8,17 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -114,6 +117,44 @@ proc_wait(pid_t pid, int timeout_ms)
 	return -1;
 }
 
+void
+proc_stop(pid_t pid)
+{
+	long long deadline = now_ms() + IO_TIMEOUT_S * 1000;
+	int st;
+
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	while (now_ms() < deadline) {
+		pid_t r = waitpid(pid, &st, WNOHANG | WUNTRACED);
+		if (r == pid && WIFSTOPPED(st))
+			return;
+		if (r == pid)
+			fail_msg("process %ld ended instead of stopping",
+			    (long)pid);
+		nap_ms(1);
+	}
+	fail_msg("process %ld did not stop within %d s", (long)pid,
+	    IO_TIMEOUT_S);
+}
+
+long long
+proc_io(pid_t pid, const char *key)
+{
+	char path[64], line[128];
+	size_t klen = strlen(key);
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/io", (long)pid);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+			v = atoll(line + klen + 1);
+	fclose(f);
+	assert_true(v >= 0);
+	return v;
+}
+
 /* ---- files ---- */
 
 char *
@@ -148,20 +189,42 @@ file_has(const char *path, const char *needle)
 	return has;
 }
 
-void
-check_no_sanitizer(const char *path)
+int
+files_named(const char *dir, const char *part)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += strstr(e->d_name, part) != NULL;
+	closedir(d);
+	return n;
+}
+
+/* Does the file hold sanitizer output? If so, print it. */
+static int
+has_sanitizer_report(const char *path)
 {
 	/* "Sanitizer" covers Address-, Leak- and UndefinedBehaviorSanitizer. */
 	static const char *bad[] = { "Sanitizer", "runtime error:", NULL };
 	char *text = read_file(path);
+	int found = 0;
 
-	for (int i = 0; bad[i] != NULL; i++)
-		if (strstr(text, bad[i]) != NULL) {
-			print_error("%s:\n%s\n", path, text);
-			free(text);
-			fail_msg("sanitizer report in %s", path);
-		}
+	for (int i = 0; bad[i] != NULL && !found; i++)
+		found = strstr(text, bad[i]) != NULL;
+	if (found)
+		print_error("%s:\n%s\n", path, text);
 	free(text);
+	return found;
+}
+
+void
+check_no_sanitizer(const char *path)
+{
+	if (has_sanitizer_report(path))
+		fail_msg("sanitizer report in %s", path);
 }
 
 /* ---- the server ---- */
@@ -227,12 +290,11 @@ srv_log_has(const struct srv *s, const char *needle)
 	return file_has(s->log, needle);
 }
 
-void
-srv_check_log(const struct srv *s)
-{
-	check_no_sanitizer(s->log);
-}
-
+/*
+ * Every path that reaps the server (srv_exited, srv_wait and through it
+ * srv_stop and srv_run_expect_exit, srv_cleanup) checks its log: a server
+ * that exits by itself is checked as well as one that is stopped.
+ */
 int
 srv_exited(struct srv *s, int *status)
 {
@@ -242,6 +304,7 @@ srv_exited(struct srv *s, int *status)
 		return 0;
 	s->pid = -1;
 	*status = exit_code(st);
+	check_no_sanitizer(s->log);
 	return 1;
 }
 
@@ -309,15 +372,22 @@ srv_wait(struct srv *s, int timeout_ms)
 	int rc = proc_wait(s->pid, timeout_ms);
 
 	s->pid = -1;
+	check_no_sanitizer(s->log);
 	return rc;
+}
+
+void
+srv_spawn(struct srv *s, const char *conf, const char *const *argv)
+{
+	write_conf(s, conf);
+	s->pid = spawn(s, 1, argv);
 }
 
 int
 srv_run_expect_exit(struct srv *s, const char *conf, const char *const *argv,
     int timeout_ms)
 {
-	write_conf(s, conf);
-	s->pid = spawn(s, 1, argv);
+	srv_spawn(s, conf, argv);
 	return srv_wait(s, timeout_ms);
 }
 
@@ -330,7 +400,6 @@ srv_stop(struct srv *s)
 		return;
 	kill(s->pid, SIGTERM);
 	rc = srv_wait(s, 20000);
-	srv_check_log(s);
 	assert_int_equal(rc, 0);
 }
 
@@ -338,17 +407,22 @@ void
 srv_cleanup(struct srv *s)
 {
 	char cmd[128];
+	int report = 0;
 
 	if (s->pid > 0) {
 		kill(s->pid, SIGKILL);
 		waitpid(s->pid, NULL, 0);
 		s->pid = -1;
+		report = has_sanitizer_report(s->log);
 	}
 	if (s->dir[0] != '\0') {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
 		if (system(cmd) != 0)
 			print_error("could not remove %s\n", s->dir);
 	}
+	/* Failed only now, so the directory goes whatever the log says. */
+	if (report)
+		fail_msg("sanitizer report in the log of a killed server");
 }
 
 /* ---- sockets ---- */
@@ -461,26 +535,13 @@ expect_str(int fd, const char *want)
 char *
 recv_all(int fd, size_t *len)
 {
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
+	int err;
+	char *buf = recv_until_end(fd, len, &err);
 
-	assert_non_null(buf);
-	for (;;) {
-		ssize_t r;
-		if (n == cap) {
-			cap *= 2;
-			assert_non_null(buf = realloc(buf, cap));
-		}
-		r = recv(fd, buf + n, cap - n, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			fail_msg("recv: %s", strerror(errno));
-		if (r == 0)
-			break;
-		n += (size_t)r;
+	if (err != 0) {
+		free(buf);
+		fail_msg("recv: %s", strerror(err));
 	}
-	*len = n;
 	return buf;
 }
 
@@ -540,6 +601,116 @@ expect_rest(int fd, const void *want, size_t len)
 	    "want %zu", i, answer, gotlen, len);
 }
 
+char *
+recv_until_end(int fd, size_t *len, int *err)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+
+	assert_non_null(buf);
+	*err = 0;
+	for (;;) {
+		ssize_t r;
+		if (n == cap)
+			assert_non_null(buf = realloc(buf, cap *= 2));
+		r = recv(fd, buf + n, cap - n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			*err = r < 0 ? errno : 0;
+			break;
+		}
+		n += (size_t)r;
+	}
+	*len = n;
+	return buf;
+}
+
+void
+assert_answers_prefix(const char *got, size_t gotlen, int err,
+    const char *want, size_t wantlen)
+{
+	size_t i = first_diff(got, gotlen, want, wantlen);
+
+	if (i < wantlen)
+		fail_msg("answers lost: got %zu of %zu bytes (%s), first "
+		    "difference at byte %zu (answer %zu)", gotlen, wantlen,
+		    err ? strerror(err) : "EOF", i, answer_at(want, wantlen, i));
+}
+
+void
+wait_sent(int fd, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	int q = -1;
+
+	while (now_ms() < deadline) {
+		struct pollfd p = { .fd = fd, .events = 0 };
+		assert_int_equal(ioctl(fd, SIOCOUTQ, &q), 0);
+		/* A reset peer acknowledges nothing more: that is an end too. */
+		if (q == 0 || (poll(&p, 1, 0) == 1 &&
+		    (p.revents & (POLLERR | POLLHUP))))
+			return;
+		nap_ms(1);
+	}
+	fail_msg("%d bytes still unacknowledged after %d ms", q, timeout_ms);
+}
+
+/* Local and remote port of a connected socket, IPv4 or IPv6 (sin_port
+ * and sin6_port have one offset). */
+static void
+socket_ports(int fd, unsigned *local, unsigned *remote)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*local = ntohs(((struct sockaddr_in *)&a)->sin_port);
+	len = sizeof(a);
+	assert_int_equal(getpeername(fd, (struct sockaddr *)&a, &len), 0);
+	*remote = ntohs(((struct sockaddr_in *)&a)->sin_port);
+}
+
+/* The TCP state (as /proc/net/tcp numbers it) of the socket with these
+ * ports, IPv4 or IPv6; 0 if there is none. */
+static unsigned
+tcp_state(unsigned local, unsigned remote)
+{
+	static const char *tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	unsigned lp, rp, st, found = 0;
+	char line[512];
+
+	for (int i = 0; i < 2 && found == 0; i++) {
+		FILE *f = fopen(tables[i], "r");
+		if (f == NULL)
+			continue;
+		while (found == 0 && fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%x "
+			    "%x", &lp, &rp, &st) == 3 && lp == local &&
+			    rp == remote)
+				found = st;
+		fclose(f);
+	}
+	return found;
+}
+
+void
+wait_peer_shut(int fd, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	unsigned me, peer;
+
+	socket_ports(fd, &me, &peer);
+	while (now_ms() < deadline) {
+		/* 1 is ESTABLISHED; 0, no socket, is a peer closed and gone. */
+		if (tcp_state(peer, me) != 1)
+			return;
+		nap_ms(1);
+	}
+	fail_msg("the peer of port %u still has its connection open after "
+	    "%d ms", me, timeout_ms);
+}
+
 int
 peer_closed(int fd, int timeout_ms)
 {
@@ -595,6 +766,35 @@ srv_stat(const struct srv *s, const char *name)
 	srv_read_stats(fd, buf, sizeof(buf));
 	close(fd);
 	return stat_value(buf, name);
+}
+
+void
+wait_stat_fd(int fd, const char *name, unsigned long long value,
+    int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	unsigned long long v;
+	char buf[4096];
+
+	for (;;) {
+		srv_read_stats(fd, buf, sizeof(buf));
+		if ((v = stat_value(buf, name)) == value)
+			return;
+		if (now_ms() > deadline)
+			fail_msg("%s is %llu, not %llu, after %d ms", name, v,
+			    value, timeout_ms);
+		nap_ms(5);
+	}
+}
+
+void
+wait_stat(const struct srv *s, const char *name, unsigned long long value,
+    int timeout_ms)
+{
+	int fd = srv_connect(s);
+
+	wait_stat_fd(fd, name, value, timeout_ms);
+	close(fd);
 }
 
 long

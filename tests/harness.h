@@ -2,8 +2,9 @@
  * harness: start the real linesvr binary (LINESVR_BIN) on a free loopback
  * port with a temporary config and text file, and talk to it over sockets.
  * Every wait is bounded; a server that prints a sanitizer report fails the
- * test that stops it. Also the small helpers every integration test needs:
- * child processes, clocks, files, STATS, generated text and byte buffers.
+ * test that reaps it, however it ended. Also the small helpers every
+ * integration test needs: child processes, clocks, files, STATS, generated
+ * text and byte buffers.
  */
 #ifndef LINESVR_TEST_HARNESS_H
 #define LINESVR_TEST_HARNESS_H
@@ -41,6 +42,9 @@ void srv_start_log(struct srv *s, const char *extra_conf, const char *logfile);
 /* Start with argv after the binary (no -c: no config); wait as srv_start. */
 void srv_start_argv(struct srv *s, const char *const *argv);
 
+/* Start with the given config text and extra argv, and return at once. */
+void srv_spawn(struct srv *s, const char *conf, const char *const *argv);
+
 /*
  * Start with the given config text and extra argv; return the exit status
  * once it exits (or -1 if it is still running after timeout_ms and was
@@ -49,7 +53,13 @@ void srv_start_argv(struct srv *s, const char *const *argv);
 int srv_run_expect_exit(struct srv *s, const char *conf, const char *const *argv,
     int timeout_ms);
 
-/* SIGTERM and wait (bounded); asserts exit status 0 and a clean log. */
+/*
+ * Every function below that reaps the server fails the test if its log
+ * holds sanitizer output: srv_stop, srv_wait (and srv_run_expect_exit),
+ * srv_exited and srv_cleanup.
+ */
+
+/* SIGTERM and wait (bounded); asserts exit status 0. */
 void srv_stop(struct srv *s);
 
 /* Wait for the server to exit by itself; returns its exit status. */
@@ -57,9 +67,6 @@ int srv_wait(struct srv *s, int timeout_ms);
 
 /* Has the server exited? If so reaps it, sets *status as srv_wait would. */
 int srv_exited(struct srv *s, int *status);
-
-/* Fail if the log holds sanitizer output. */
-void srv_check_log(const struct srv *s);
 
 /* Does the log contain needle? */
 int srv_log_has(const struct srv *s, const char *needle);
@@ -78,6 +85,12 @@ void proc_limit_next(int resource, unsigned long long value);
 
 /* Exit status (128 + signal if killed), or -1 after SIGKILL at timeout_ms. */
 int proc_wait(pid_t pid, int timeout_ms);
+
+/* SIGSTOP a child and return once it has stopped (bounded). */
+void proc_stop(pid_t pid);
+
+/* The value of a "key: N" line of /proc/PID/io (rchar: bytes read). */
+long long proc_io(pid_t pid, const char *key);
 
 /* ---- sockets ---- */
 
@@ -103,6 +116,10 @@ void expect_str(int fd, const char *want);
 /* Read until EOF (bounded); returns a malloc'd buffer and *len. */
 char *recv_all(int fd, size_t *len);
 
+/* recv_all that never fails: reads to EOF, a reset or the timeout and
+ * sets *err to the errno that ended it, 0 at EOF. */
+char *recv_until_end(int fd, size_t *len, int *err);
+
 /* The rest of the stream up to EOF must be exactly want. */
 void expect_rest(int fd, const void *want, size_t len);
 
@@ -110,8 +127,23 @@ void expect_rest(int fd, const void *want, size_t len);
 void assert_answers(const char *got, size_t gotlen, const char *want,
     size_t wantlen);
 
+/* Fail unless got starts with want (later bytes may answer later
+ * requests); err is what ended got, as recv_until_end gives it. */
+void assert_answers_prefix(const char *got, size_t gotlen, int err,
+    const char *want, size_t wantlen);
+
 /* Which answer (from 1) of an answer stream holds byte off. */
 size_t answer_at(const char *answers, size_t len, size_t off);
+
+/* Wait (bounded, else fail) until the peer's kernel has acknowledged every
+ * byte sent on fd (SIOCOUTQ is 0), or the peer has reset the connection.
+ * "The request reached the server", exactly. */
+void wait_sent(int fd, int timeout_ms);
+
+/* Wait (bounded, else fail) until the peer has shut down or closed its
+ * side of fd's connection (its socket, found in /proc/net/tcp, has left
+ * ESTABLISHED), although its FIN may still queue behind unread answers. */
+void wait_peer_shut(int fd, int timeout_ms);
 
 /* 1 if the peer has closed (read returns 0 within timeout_ms), 0 if not. */
 int peer_closed(int fd, int timeout_ms);
@@ -127,6 +159,14 @@ void srv_read_stats(int fd, char *buf, size_t cap);
 /* A counter of a STATS answer read by srv_read_stats; fails if absent. */
 unsigned long long stat_value(const char *stats, const char *name);
 
+/* Ask STATS on fd until counter name is value; fail after timeout_ms. */
+void wait_stat_fd(int fd, const char *name, unsigned long long value,
+    int timeout_ms);
+
+/* wait_stat_fd on a connection of its own (counted in connections_*). */
+void wait_stat(const struct srv *s, const char *name,
+    unsigned long long value, int timeout_ms);
+
 /* ---- files, memory, time ---- */
 
 /* The whole file, NUL-terminated and malloc'd; "" if it cannot be read. */
@@ -137,6 +177,9 @@ int file_has(const char *path, const char *needle);
 
 /* Fail if the file holds sanitizer output. */
 void check_no_sanitizer(const char *path);
+
+/* How many entries of dir have part in their name. */
+int files_named(const char *dir, const char *part);
 
 /* The value of a "Key:  N kB" line of /proc/PID/status, in kB. */
 long proc_status_kb(pid_t pid, const char *key);

@@ -147,11 +147,12 @@ t_answers_across_split_reads_then_quit(void **state)
 
 	start(f, args);
 	fd = srv_connect(&f->s);
-	/* One request stream, split mid-line into two reads. */
+	/* One request stream, split mid-line into two reads: the first
+	 * two answers show the server has read the first part. */
 	send_str(fd, "GET 1\r\nGET 2\r\nGE");
-	nap_ms(50);
+	expect_bytes(fd, want, len / 3 * 2);
 	send_str(fd, "T 3\r\n");
-	expect_bytes(fd, want, len);
+	expect_bytes(fd, want, len / 3);
 	/* Nothing more, and QUIT closes: exactly 3 answers. */
 	send_str(fd, "quit\r\n");
 	expect_rest(fd, "", 0);
@@ -262,13 +263,13 @@ t_held_lines_keep_every_answer(void **state)
 	start(f, args);
 	fd = srv_connect_rcvbuf(&f->s, 4096);
 	/* Send without reading until the socket is full: 20 MB of answers
-	 * cannot all fit the buffers, so the server must hold and wait. */
+	 * cannot all fit the buffers, so the server must hold and wait. No
+	 * room for 0.2 s: the server has stopped reading, it is holding. */
 	while ((sent = send_some(fd, req.p, sent, req.len)) < req.len) {
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 		if (poll(&p, 1, 200) == 0)
 			break;
 	}
-	nap_ms(200);
 	exchange(fd, req.p, req.len, sent, reqs, one);
 	close(fd);
 	free(req.p);
@@ -294,7 +295,9 @@ t_partial_writes_keep_every_answer(void **state)
 	 * (the answers cannot carry one) gathers them into one. */
 	assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on,
 	    sizeof(on)), 0);
-	/* 20 MB of answers: more than any socket buffers hold. */
+	/* 20 MB of answers: more than any socket buffers hold. The pause
+	 * is pacing, not waiting for anything: requests a millisecond apart
+	 * tend to be read one at a time, whatever the server is doing. */
 	for (size_t i = 0; i < reqs; i++) {
 		send_str(fd, "GET 1\r\n");
 		nap_ms(1);
@@ -314,7 +317,6 @@ t_duration_exits_0(void **state)
 	start(f, args);
 	assert_int_equal(srv_wait(&f->s, 10000), 0);
 	assert_true(now_ms() - t0 >= 900);
-	srv_check_log(&f->s);
 }
 
 static void
@@ -338,7 +340,6 @@ t_bad_arguments_exit_2(void **state)
 	}
 	assert_true(srv_log_has(&f->s, "usage: linesvr-null"));
 	assert_true(srv_log_has(&f->s, "not a loopback address"));
-	srv_check_log(&f->s);
 	out = read_file(f->out);
 	assert_string_equal(out, "");       /* no "listening on" line */
 	free(out);

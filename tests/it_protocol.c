@@ -165,21 +165,14 @@ t_stats(void **state)
 	    "lines_checked_bad", NULL };
 	int fd = srv_connect(s);
 	size_t len;
-	char *all, *p, buf[4096];
-	long long deadline = now_ms() + 5000;
+	char *all, *p;
 
 	/*
 	 * Earlier tests' connections are torn down when the server reads
 	 * their EOF, which may not have happened yet (a slow sanitizer build,
 	 * another worker): wait, bounded, until this is the only one.
 	 */
-	for (;;) {
-		srv_read_stats(fd, buf, sizeof(buf));
-		if (stat_value(buf, "connections_current") == 1 ||
-		    now_ms() > deadline)
-			break;
-		nap_ms(10);
-	}
+	wait_stat_fd(fd, "connections_current", 1, 20000);
 	send_str(fd, "GET 1\r\nGET 3\r\nGET 9\r\nSTATS\r\nQUIT\r\n");
 	all = recv_all(fd, &len);
 	close(fd);
@@ -249,17 +242,41 @@ t_quit_discards_rest(void **state)
 static void
 t_half_close_gets_answers(void **state)
 {
+	static const char want[] =
+	    "OK\r\nfirst line\n" "OK\r\nsecond\tline with tab\n";
 	struct srv *s = *state;
 	int fd = srv_connect(s);
-	size_t len;
-	char *all;
 
 	send_str(fd, "GET 1\nGET 2\nGET 1");  /* the last has no LF */
-	shutdown(fd, SHUT_WR);
-	all = recv_all(fd, &len);
-	assert_int_equal(len, strlen("OK\r\nfirst line\nOK\r\nsecond\tline "
-	    "with tab\n"));
-	free(all);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	expect_rest(fd, want, sizeof(want) - 1);
+	close(fd);
+}
+
+/*
+ * The grammar in one pipeline (SPEC 2): case, CR before LF only, up to 20
+ * digits, no sign, one argument, NUL and other bytes in a request, blanks
+ * around the words, empty lines unanswered; QUIT ends it, the GET after it
+ * is never read.
+ */
+static void
+t_request_grammar_pipelined(void **state)
+{
+	static const char req[] =
+	    "get 2\r\n" "GET 00000000000000000002\n" "GET 000000000000000000002\n"
+	    "GET 18446744073709551616\n" "GET +2\n" "GET 2 2\n" "GET\n"
+	    "GET 2\r\r\n" "GET 2\rx\n" "GET\0 2\n" "\0\n" "QUIT x\n" "STATS 1\n"
+	    "SHUTDOWN now\n" " \t\r\n" "\t GET\t2 \t\n" "QUIT\nGET 2\n";
+#define LINE2 "OK\r\nsecond\tline with tab\n"
+#define ERR4  "ERR\r\nERR\r\nERR\r\nERR\r\n"
+	static const char want[] = LINE2 LINE2 ERR4 ERR4 ERR4 LINE2;
+#undef LINE2
+#undef ERR4
+	struct srv *s = *state;
+	int fd = srv_connect(s);
+
+	send_all(fd, req, sizeof(req) - 1);
+	expect_rest(fd, want, sizeof(want) - 1);
 	close(fd);
 }
 
@@ -299,6 +316,7 @@ main(void)
 		cmocka_unit_test(t_counters_exact),
 		cmocka_unit_test(t_quit_discards_rest),
 		cmocka_unit_test(t_half_close_gets_answers),
+		cmocka_unit_test(t_request_grammar_pipelined),
 		cmocka_unit_test(t_too_long_request),
 	};
 

@@ -71,14 +71,23 @@ teardown(void **state)
 	return 0;
 }
 
-/* The exact answer to GET n on the original text. */
-static void
-expect_line(int fd, const struct fx *f, int n)
+/* Where line n starts in f's original text. */
+static const char *
+line_at(const struct fx *f, int n)
 {
 	const char *p = f->text;
 
 	for (int i = 1; i < n; i++)
 		p = strchr(p, '\n') + 1;
+	return p;
+}
+
+/* The exact answer to GET n on the original text. */
+static void
+expect_line(int fd, const struct fx *f, int n)
+{
+	const char *p = line_at(f, n);
+
 	expect_str(fd, "OK\r\n");
 	expect_bytes(fd, p, (size_t)(strchr(p, '\n') - p + 1));
 }
@@ -109,25 +118,12 @@ await_answer(const struct fx *f, int n, const char *want, size_t wantlen)
 	fail_msg("GET %d never gave the expected answer", n);
 }
 
-/* Poll (bounded) until the server has noticed the change. */
-static void
-await_change_noticed(const struct fx *f)
-{
-	long long deadline = now_ms() + 20000;
-
-	while (srv_stat(&f->s, "file_changes") == 0 && now_ms() < deadline)
-		nap_ms(10);
-	assert_int_equal(srv_stat(&f->s, "file_changes"), 1);
-}
-
 /* Line n of f's original text, as an OK answer, into out. */
 static size_t
 line_answer(const struct fx *f, int n, char *out, size_t cap)
 {
-	const char *p = f->text;
+	const char *p = line_at(f, n);
 
-	for (int i = 1; i < n; i++)
-		p = strchr(p, '\n') + 1;
 	return (size_t)snprintf(out, cap, "OK\r\n%.*s",
 	    (int)(strchr(p, '\n') - p + 1), p);
 }
@@ -146,14 +142,15 @@ truncated_text_gives_err(struct fx *f, const char *server_conf)
 	expect_line(fd, f, 900);
 	expect_line(fd, f, 1001);
 	/* Cut the file to its first 100 lines behind the server's back. */
-	assert_int_equal(truncate(f->s.text, 100 * 78), 0);
+	assert_int_equal(truncate(f->s.text, line_at(f, 101) - f->text), 0);
 	send_str(fd, "GET 900\r\nGET 1001\r\n");
 	expect_str(fd, "ERR\r\nERR\r\n");
 	close(fd);
-	await_change_noticed(f);
+	wait_stat(&f->s, "file_changes", 1, 20000);
 	/* Re-indexed: the lines that are left, and no more. */
 	await_answer(f, 2, want, line_answer(f, 2, want, sizeof(want)));
 	await_answer(f, 900, "ERR\r\n", 5);
+	assert_int_equal(srv_stat(&f->s, "lines"), 100);
 	assert_true(srv_stat(&f->s, "requests_err") >= 2);
 }
 
@@ -181,9 +178,7 @@ changed_text_gives_err(struct fx *f, const char *server_conf)
 
 	srv_start(&f->s, server_conf);
 	/* Replace the LF that ends line 10 (same size, boundaries shift). */
-	p = f->text;
-	for (int i = 1; i < 10; i++)
-		p = strchr(p, '\n') + 1;
+	p = line_at(f, 10);
 	lf = (off_t)(strchr(p, '\n') - f->text);
 	tfd = open(f->s.text, O_WRONLY);
 	assert_true(tfd >= 0);
@@ -193,7 +188,7 @@ changed_text_gives_err(struct fx *f, const char *server_conf)
 	send_str(fd, "GET 10\r\nGET 11\r\n");
 	expect_str(fd, "ERR\r\nERR\r\n");
 	close(fd);
-	await_change_noticed(f);
+	wait_stat(&f->s, "file_changes", 1, 20000);
 	/* Re-indexed: lines 10 and 11 are one line now. */
 	{
 		const char *e10 = strchr(p, '\n'), *e11 = strchr(e10 + 1, '\n');
@@ -240,7 +235,7 @@ truncated_index_rebuilds(struct fx *f, const char *server_conf)
 	line_answer(f, 900, want, sizeof(want));
 	assert_true(strcmp(got, "ERR\r\n") == 0 || strcmp(got, want) == 0);
 	close(fd);
-	await_change_noticed(f);
+	wait_stat(&f->s, "file_changes", 1, 20000);
 	await_answer(f, 900, want, line_answer(f, 900, want, sizeof(want)));
 	await_answer(f, 17, want, line_answer(f, 17, want, sizeof(want)));
 	fd = srv_connect(&f->s);

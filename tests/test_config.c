@@ -974,6 +974,58 @@ finish_cache_holds_one_page(void **state)
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
 }
 
+/* Load text, then config_finish: its result; the message in err. */
+static int
+load_finish(struct config *cfg, const char *text, char *err)
+{
+	config_defaults(cfg);
+	if (load(cfg, text, err) != 0)
+		fail_msg("%s", err);
+	return config_finish(cfg, err, ERR_LEN);
+}
+
+/*
+ * [cache] size = 20K holds one page of 4096 lines without line checksums:
+ * a compact page body is 8 + 4 * 4096 = 16,392 bytes, 16,832 with the
+ * cache's bookkeeping (4 KiB memory pages), well under the wide
+ * (4096 + 1) * 8 = 32,776. With line checksums the body is 32,776 bytes
+ * and 20K is refused.
+ */
+static void
+finish_cache_20k_holds_compact_page(void **state)
+{
+	static const char head[] = "[server]\nfile = x\n[index]\n"
+	    "lines_per_page = 4096\nline_checksums = %s\n[cache]\n"
+	    "size = %s\n";
+	uint64_t one = cache_min_capacity(8 + 4 * 4096);
+	struct config cfg;
+	char text[256], size[32], err[ERR_LEN], want[256];
+
+	(void)state;
+	assert_true(one > 16392 && one <= 20 * 1024);
+	snprintf(text, sizeof(text), head, "no", "20K");
+	assert_int_equal(load_finish(&cfg, text, err), 0);
+	assert_true(cfg.cache_size == 20 * 1024 && cfg.line_checksums == 0);
+	/* The least size that holds the page, and one byte less. */
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)one);
+	snprintf(text, sizeof(text), head, "no", size);
+	assert_int_equal(load_finish(&cfg, text, err), 0);
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)one - 1);
+	snprintf(text, sizeof(text), head, "no", size);
+	assert_int_equal(load_finish(&cfg, text, err), -1);
+	snprintf(want, sizeof(want), "[cache] size: %llu bytes is less than "
+	    "one index page (%llu bytes with lines_per_page = 4096)",
+	    (unsigned long long)one - 1, (unsigned long long)one);
+	assert_string_equal(err, want);
+	/* With line checksums: twice the body, more than 20K. */
+	snprintf(text, sizeof(text), head, "yes", "20K");
+	assert_int_equal(load_finish(&cfg, text, err), -1);
+	snprintf(want, sizeof(want), "[cache] size: 20480 bytes is less than "
+	    "one index page (%llu bytes with lines_per_page = 4096)",
+	    (unsigned long long)cache_min_capacity(8 + 8 * 4096));
+	assert_string_equal(err, want);
+}
+
 static void
 finish_cache_from_file(void **state)
 {
@@ -1095,6 +1147,7 @@ main(void)
 		cmocka_unit_test(first_error_wins),
 		cmocka_unit_test(finish_requires_file),
 		cmocka_unit_test(finish_cache_holds_one_page),
+		cmocka_unit_test(finish_cache_20k_holds_compact_page),
 		cmocka_unit_test(finish_cache_from_file),
 		cmocka_unit_test(finish_rejects_bad_lines_per_page),
 		cmocka_unit_test(names),

@@ -40,6 +40,7 @@
 #include "crc32c.h"
 #include "fuzz.h"
 #include "index.h"
+#include "index_format.h"  /* private: the functions for tests */
 
 #define MAX_INDEX     16384	/* bytes: room for a grown file */
 #define MAX_PAGES     256	/* pages read per input */

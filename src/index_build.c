@@ -27,6 +27,7 @@
 #define READ_RING       4            /* read buffers in flight */
 #define OUT_CHUNK       (4u << 20) /* index bytes written per call */
 
+/* Set from a signal handler; polled between chunks and pages. */
 volatile sig_atomic_t index_cancelled;
 
 /*
@@ -52,8 +53,7 @@ new_build_id(void)
 	return v ^ (v >> 31);
 }
 
-
-/* ---- build ---- */
+/* ---- the writer thread ---- */
 
 /*
  * The scan fills one output buffer while a writer thread checksums and
@@ -201,6 +201,7 @@ builder_finish(struct builder *b)
 	return rc < 0 || b->failed_errno ? -1 : 0;
 }
 
+/* The scan's emit: encode a complete page into the buffer being filled. */
 static int
 builder_emit(struct pagefill *pf)
 {
@@ -218,18 +219,7 @@ builder_emit(struct pagefill *pf)
 	return 0;
 }
 
-struct build_job {
-	const char *text_path;
-	const char *tmp;          /* the temporary index file */
-	int text_fd;
-	struct stat st;
-	struct index_header lay;  /* what is known at the start: identity,
-	                             m, flags, page_bytes, page_seed */
-	struct pagefill pf;
-	struct builder b;
-	index_progress_fn progress;
-	void *progress_arg;
-};
+/* ---- the reader thread ---- */
 
 /*
  * A reader thread read()s the text into a ring of buffers while the scan
@@ -347,6 +337,21 @@ reader_release(struct reader *rd)
 	pthread_cond_broadcast(&rd->cond);
 	pthread_mutex_unlock(&rd->lock);
 }
+
+/* ---- passes and the commit ---- */
+
+struct build_job {
+	const char *text_path;
+	const char *tmp;          /* the temporary index file */
+	int text_fd;
+	struct stat st;
+	struct index_header lay;  /* what is known at the start: identity,
+	                             m, flags, page_bytes, page_seed */
+	struct pagefill pf;
+	struct builder b;
+	index_progress_fn progress;
+	void *progress_arg;
+};
 
 static enum index_status
 write_failed(const struct build_job *j, char *err, size_t errlen)

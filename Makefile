@@ -67,7 +67,7 @@ $(B)/linesvr: $(B)/obj/main.o $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/linesvr-index: $(B)/obj/linesvr-index.o $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/linesvr-gendata: $(B)/obj/lt_gendata.o
+$(B)/linesvr-gendata: $(B)/obj/lt_gendata.o $(B)/obj/io.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -lm
 $(B)/linesvr-bench: $(B)/obj/lt_main.o $(BENCH_LIB_OBJ) $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -55,9 +55,10 @@ $(B)/obj/%.o: src/%.c | deps
 $(B)/obj/lt_%.o: loadtest/%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Iloadtest -c -o $@ $<
+# Tests may also include a module's private header (src/index_format.h).
 $(B)/obj/tests/%.o: tests/%.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Iloadtest -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Iloadtest -Isrc -c -o $@ $<
 
 $(B)/liblinesvr.a: $(LIB_OBJ)
 	@rm -f $@
@@ -66,7 +67,7 @@ $(B)/linesvr: $(B)/obj/main.o $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/linesvr-index: $(B)/obj/linesvr-index.o $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/linesvr-gendata: $(B)/obj/lt_gendata.o
+$(B)/linesvr-gendata: $(B)/obj/lt_gendata.o $(B)/obj/io.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -lm
 $(B)/linesvr-bench: $(B)/obj/lt_main.o $(BENCH_LIB_OBJ) $(B)/liblinesvr.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -134,7 +135,7 @@ $(FB)/obj/lt_%.o: loadtest/%.c | deps
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 $(FB)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c | deps
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer-no-link -c -o $@ $<
 $(FB)/liblinesvr.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

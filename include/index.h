@@ -1,16 +1,18 @@
 /*
- * index: the paged line-offset index of a text file (format in README.md).
+ * index: the paged line-offset index of a text file (format in README.md
+ * and at the top of src/index.c, which maps the module's files).
  *
  * Line n (1-based) lives in page (n-1)/m, slot (n-1)%m. A page holds the
  * start of its first line and the end (one past the LF) of each of its m
- * lines — as a uint64 base and uint32 deltas, or, in an index built "wide"
- * because some page spans 4 GiB or more, as m + 1 uint64 offsets — then,
- * when the index has per-line checksums, m uint32 CRC-32C values, one per
- * line, and last a CRC-32C trailer, so one GET reads one page. The page
- * checksum is seeded with something that identifies this index and its
- * source, so a page of any other index fails it. The header records what
- * the index was built from, and is checked on open without reading the
- * pages or scanning the text.
+ * lines — compact: a uint64 base and m uint32 ends relative to it; wide,
+ * in an index built so because some page spans 4 GiB or more: m + 1
+ * uint64 offsets — then, when the index has per-line checksums, m uint32
+ * CRC-32C values, one per line (a compact page with them is 8 + 8m
+ * bytes), and last an 8-byte trailer holding the page's CRC-32C, so one
+ * GET reads one page. The page checksum is seeded with something that
+ * identifies this index and its source, so a page of any other index
+ * fails it. The header records what the index was built from, and is
+ * checked on open without reading the pages or scanning the text.
  *
  * This module knows nothing of sockets or caches. Functions that can fail
  * return an enum index_status and, when err is not NULL, one line saying
@@ -127,26 +129,24 @@ void index_close(struct index *idx);
 int index_has_line_crc(const struct index_header *h);
 
 /*
- * Read page p into offs[0..m] (host byte order) and verify its checksum.
- * Entries past the last line of the last page repeat its end offset.
- */
-enum index_status index_read_page(const struct index *idx, uint64_t page,
-    uint64_t *offs, char *err, size_t errlen);
-
-/*
- * The page body as stored (host byte order), for a cache that keeps pages
- * compact: index_body_bytes() bytes (a multiple of 4; of 8 with line
- * checksums), read and verified like a page.
+ * Pages are handed out as their bodies, in the layout stored (compact or
+ * wide, line checksums or not) but in host byte order: what the store's
+ * cache keeps. A body is index_body_bytes() bytes (a multiple of 4; of 8
+ * with line checksums); index_body_line() reads one line out of it.
+ *
+ * index_read_body: read page's body with one preadv and verify it: its
+ * checksum, and offsets in order and inside the text (INDEX_ERR_PAGE).
  */
 size_t index_body_bytes(const struct index *idx);
 enum index_status index_read_body(const struct index *idx, uint64_t page,
     void *body, char *err, size_t errlen);
 
 /*
- * For a reader that fetches pages itself (from a mapping of the index):
- * where page's body starts in the file (its 8-byte trailer follows the
- * body), and the check index_read_body applies to what was fetched; the
- * body is converted to host byte order in place.
+ * The same in two steps, for a reader that fetches pages itself (the
+ * store, from its mapping of the index): where page's body starts in the
+ * file (its 8-byte trailer follows it), and the checks index_read_body
+ * applies to what was fetched; the body is converted to host byte order
+ * in place.
  */
 uint64_t index_page_offset(const struct index *idx, uint64_t page);
 enum index_status index_check_body(const struct index *idx, uint64_t page,
@@ -187,14 +187,6 @@ enum index_status index_check_deep(const struct index *idx, int text_fd,
     size_t errlen);
 
 /*
- * Where line n (1-based) is: *off and *len (len includes the LF; for a last
- * line without one it is the bytes that are there). Reads one page, no
- * cache. INDEX_ERR_ARG if n is 0 or past the last line. For tests.
- */
-enum index_status index_lookup(const struct index *idx, uint64_t n,
-    uint64_t *off, uint64_t *len, char *err, size_t errlen);
-
-/*
  * The content fingerprint: CRC-32C over INDEX_FP_SAMPLES blocks of
  * INDEX_FP_BLOCK bytes at evenly spaced offsets (the first at 0, the last
  * ending at the end of the file), or the whole file when it is smaller.
@@ -207,8 +199,5 @@ int index_default_path(const char *text_path, char *out, size_t outlen);
 
 /* Short name of a status, e.g. "stale", "corrupt page". */
 const char *index_status_name(enum index_status s);
-
-/* Number of lines separated by LF in buf[0..len): the scan the build uses. */
-size_t index_count_lf(const char *buf, size_t len);
 
 #endif

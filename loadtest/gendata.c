@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "rng.h"
 
 #define PROG		"linesvr-gendata"
@@ -124,28 +125,11 @@ draw_len(struct rng *r, const struct dist *d)
 
 /* ---- output ---- */
 
-static int
-write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void
 out_flush(struct out *o)
 {
 	if (o->err == 0 && o->fill > 0 &&
-	    write_all(o->fd, o->buf, o->fill) != 0)
+	    io_write_full(o->fd, o->buf, o->fill) != 0)
 		o->err = errno;
 	o->fill = 0;
 }

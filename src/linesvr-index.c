@@ -224,7 +224,7 @@ check(const struct opts *o, const char *index_path)
 {
 	struct index idx;
 	char err[512];
-	uint64_t *offs = NULL;
+	unsigned char *body = NULL;
 	int fd, rc = EXIT_BAD;
 
 	if ((fd = open(o->text, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -243,14 +243,14 @@ check(const struct opts *o, const char *index_path)
 		rc = check_deep(o, &idx, fd);
 		goto done;
 	}
-	offs = malloc(((size_t)idx.h.lines_per_page + 1) * sizeof(*offs));
-	if (offs == NULL) {
+	body = malloc(index_body_bytes(&idx));
+	if (body == NULL) {
 		fprintf(stderr, "linesvr-index: %s: out of memory\n",
 		    index_path);
 		goto done;
 	}
 	for (uint64_t p = 0; p < idx.h.pages; p++)
-		if (index_read_page(&idx, p, offs, err, sizeof(err)) != INDEX_OK) {
+		if (index_read_body(&idx, p, body, err, sizeof(err)) != INDEX_OK) {
 			fprintf(stderr, "linesvr-index: %s\n", err);
 			goto done;
 		}
@@ -262,7 +262,7 @@ done:
 		    (unsigned long long)idx.h.lines,
 		    (unsigned long long)idx.h.pages, idx.h.lines_per_page,
 		    index_has_line_crc(&idx.h) ? "with" : "without", o->text);
-	free(offs);
+	free(body);
 	index_close(&idx);
 	close(fd);
 	return rc;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "text.h"
 
 /*
@@ -135,25 +136,6 @@ text_close(struct text *t)
 	t->fd = -1;
 }
 
-/* pread all of len bytes; a file cut short is an error, not a short line. */
-static int
-read_at(int fd, void *dst, size_t len, uint64_t off)
-{
-	char *p = dst;
-
-	while (len > 0) {
-		ssize_t r = pread(fd, p, len, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		len -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 int
 text_copy(const struct text *t, void *dst, uint64_t off, size_t len)
 {
@@ -164,7 +146,9 @@ text_copy(const struct text *t, void *dst, uint64_t off, size_t len)
 	if (len == 0)
 		return 0;
 	if (t->map == NULL)
-		return read_at(t->fd, dst, len, off);
+		/* A file cut short is an error, not a short line. */
+		return io_pread_full(t->fd, dst, len, off) == (ssize_t)len ?
+		    0 : -1;
 	if (sigsetjmp(env, 0) != 0) {
 		guard_env = NULL;
 		return -1;

@@ -25,6 +25,7 @@
 
 #include "crc32c.h"
 #include "index.h"
+#include "index_format.h"  /* private: the functions for tests */
 #include "rng.h"
 
 struct fx {

@@ -24,10 +24,11 @@
  *           bits 6-7: open with want_line_crc -1 (any), 0, 1 or 2
  *   then    (offset le16, byte) triples: file[offset mod size] = byte.
  *
- * The calls of the index API are all in exercise() and its helpers, and
- * the knowledge of the format (where the checksums are, what seeds them,
- * how big a page is) in reseal() and page_bytes_v(): the places to adapt
- * when the format or the API changes.
+ * The calls of the index API are all in exercise() and its helpers. The
+ * format's numbers (field offsets, page sizes, byte order, the page
+ * checksum) come from the index's private header, src/index_format.h;
+ * reseal() knows what seeds the checksums: the place to adapt when the
+ * format changes.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -40,6 +41,7 @@
 #include "crc32c.h"
 #include "fuzz.h"
 #include "index.h"
+#include "index_format.h"  /* private: the functions for tests */
 
 #define MAX_INDEX     16384	/* bytes: room for a grown file */
 #define MAX_PAGES     256	/* pages read per input */
@@ -77,39 +79,6 @@ static struct page_state pages[MAX_PAGES];
 
 /* ---- format ---- */
 
-static uint32_t
-le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-le64(const unsigned char *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static void
-put_le32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-/*
- * Page bytes of a compact index (README.md, format version 2): u64 base,
- * m u32 ends, with line checksums m u32 line CRCs, then the 8-byte
- * trailer.
- */
-static uint64_t
-page_bytes_v(unsigned m, int line_crc)
-{
-	return 8 + 4 * (uint64_t)m * (line_crc ? 2 : 1) + 8;
-}
-
 /*
  * Recompute checksums after the damage, as a writer that knows the format
  * would: the header's CRC-32C of bytes [0, 124) at 124; each page's CRC-32C
@@ -119,29 +88,21 @@ page_bytes_v(unsigned m, int line_crc)
  * at 64), the pages are found by page_bytes (at 40): all as the damaged
  * header says.
  */
-#define HDR_SRC_SIZE   48	/* source size, mtime s, mtime ns: 20 bytes */
-#define HDR_PAGE_BYTES 40
-#define HDR_BUILD_ID   80
-#define HDR_CRC_OFF    124
-
 static void
 reseal(unsigned char *b, size_t len, int header, int pages_too)
 {
-	unsigned char num[8];
 	uint64_t pb, p, off;
 	uint32_t seed;
-	size_t i;
 
 	if (pages_too && len >= INDEX_HEADER_SIZE) {
+		/* source size, mtime s and mtime ns: 20 bytes from 48 */
 		seed = crc32c(crc32c(0, b + HDR_BUILD_ID, 8), b + HDR_SRC_SIZE,
 		    20);
-		pb = le64(b + HDR_PAGE_BYTES);
+		pb = get_le64(b + HDR_PAGE_BYTES);
 		for (p = 0; pb >= 16 && pb <= len - INDEX_HEADER_SIZE &&
 		    INDEX_HEADER_SIZE + (p + 1) * pb <= len; p++) {
 			off = INDEX_HEADER_SIZE + p * pb;
-			for (i = 0; i < 8; i++)
-				num[i] = (unsigned char)(p >> (8 * i));
-			put_le32(b + off + pb - 8, crc32c(crc32c(seed, num, 8),
+			put_le32(b + off + pb - 8, index_page_crc(seed, p,
 			    b + off, (size_t)pb - 8));
 			put_le32(b + off + pb - 4, 0);
 		}
@@ -240,11 +201,11 @@ variant_setup(struct variant *v, const char *name, unsigned m, int line_crc,
 	    (ssize_t)v->index_len);
 	close(fd);
 	/* What reseal() and page_genuine() assume of the format holds. */
-	v->page_bytes = page_bytes_v(m, line_crc);
-	FUZZ_CHECK(le64(v->index + HDR_PAGE_BYTES) == v->page_bytes);
+	v->page_bytes = page_bytes_for(m, 0, line_crc);
+	FUZZ_CHECK(get_le64(v->index + HDR_PAGE_BYTES) == v->page_bytes);
 	FUZZ_CHECK(v->index_len == INDEX_HEADER_SIZE + v->page_bytes *
 	    ((v->lines + m - 1) / m));
-	FUZZ_CHECK(le32(v->index + HDR_CRC_OFF) ==
+	FUZZ_CHECK(get_le32(v->index + HDR_CRC_OFF) ==
 	    crc32c(0, v->index, HDR_CRC_OFF));
 	memcpy(work, v->index, v->index_len);
 	reseal(work, v->index_len, 1, 1);

@@ -82,7 +82,7 @@ struct key {
 	uint64_t lo, hi;            /* numeric kinds: accepted range */
 	const char *range;          /* how lo..hi reads in a message */
 	const char *const *words;   /* KEY_WORD: NULL-terminated, in enum order */
-	void (*store)(struct config *, unsigned); /* KEY_WORD */
+	void (*set)(struct config *, unsigned); /* KEY_WORD */
 	size_t size;                /* KEY_STR: size of the buffer */
 	enum empty_rule empty;      /* KEY_STR */
 	/* KEY_STR: further check of a non-empty value; 0 ok, or -1 with
@@ -120,19 +120,19 @@ static const char *const level_words[] = {
  * integer type: the size of an enum is the compiler's choice.
  */
 static void
-store_shutdown(struct config *cfg, unsigned v)
+set_shutdown(struct config *cfg, unsigned v)
 {
 	cfg->shutdown = (enum shutdown_policy)v;
 }
 
 static void
-store_build(struct config *cfg, unsigned v)
+set_build(struct config *cfg, unsigned v)
 {
 	cfg->build = (enum build_policy)v;
 }
 
 static void
-store_level(struct config *cfg, unsigned v)
+set_level(struct config *cfg, unsigned v)
 {
 	cfg->log_level = (enum log_level)v;
 }
@@ -171,7 +171,7 @@ config_default_map_max(void)
 	.kind = KEY_STR, .off = FIELD(f), .size = FIELD_SIZE(f), \
 	.empty = EMPTY_IS_ERROR, .check = check_address }
 #define WORD_KEY(sec, key, list, fn) { .section = sec, .name = key, \
-	.kind = KEY_WORD, .words = list, .store = fn }
+	.kind = KEY_WORD, .words = list, .set = fn }
 
 static const struct key keys[] = {
 	STR_KEY("server", "file", file, EMPTY_IS_ERROR),
@@ -185,7 +185,7 @@ static const struct key keys[] = {
 	UINT_KEY("server", "idle_timeout", idle_timeout, 0, 86400, "0-86400"),
 	UINT_KEY("server", "max_request", max_request, 16, 65536, "16-65536"),
 	SIZE_KEY("server", "max_output", max_output, 4096, 1u << 30, "4K-1G"),
-	WORD_KEY("server", "shutdown", shutdown_words, store_shutdown),
+	WORD_KEY("server", "shutdown", shutdown_words, set_shutdown),
 	UINT_KEY("server", "drain_timeout", drain_timeout, 0, 86400,
 	    "0-86400"),
 	STR_KEY("server", "user", user, EMPTY_IS_UNSET),
@@ -199,14 +199,14 @@ static const struct key keys[] = {
 	{ .section = "index", .name = "lines_per_page", .kind = KEY_POW2,
 	    .off = FIELD(lines_per_page), .lo = 1, .hi = INDEX_M_MAX,
 	    .range = "1-1048576" },
-	WORD_KEY("index", "build", build_words, store_build),
+	WORD_KEY("index", "build", build_words, set_build),
 	{ .section = "index", .name = "line_checksums", .kind = KEY_BOOL,
 	    .off = FIELD(line_checksums) },
 
 	SIZE_KEY("cache", "size", cache_size, 1, UINT64_MAX,
 	    "(must be at least 1)"),
 
-	WORD_KEY("log", "level", level_words, store_level),
+	WORD_KEY("log", "level", level_words, set_level),
 	STR_KEY("log", "file", log_file, EMPTY_IS_ERROR),
 };
 
@@ -371,7 +371,7 @@ set_word(const struct key *k, struct config *cfg, const char *value,
 
 	for (i = 0; k->words[i] != NULL; i++) {
 		if (strcasecmp(value, k->words[i]) == 0) {
-			k->store(cfg, i);
+			k->set(cfg, i);
 			return 0;
 		}
 	}

@@ -46,7 +46,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,20 +56,6 @@
 #include "crc32c.h"
 #include "index_format.h"
 #include "io.h"
-
-enum index_status
-index_fail(enum index_status st, char *err, size_t errlen, const char *fmt,
-    ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return st;
-}
 
 /* ---- fingerprint ---- */
 

@@ -4,10 +4,26 @@
  * and the identity that seeds it, and the one encoder of a page body with
  * its decoders. The build, the reader and the repair all go through here.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "crc32c.h"
 #include "index_format.h"
+
+enum index_status
+index_fail(enum index_status st, char *err, size_t errlen, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return st;
+}
 
 static int
 host_is_le(void)

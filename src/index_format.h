@@ -201,7 +201,7 @@ void pagefill_pad(struct pagefill *pf);
 /* Set by index_build_cancel (index_build.c): stop the build or check. */
 extern volatile sig_atomic_t index_cancelled;
 
-/* Fill err (when not NULL) from fmt and return st (index.c). */
+/* Fill err (when not NULL) from fmt and return st (index_format.c). */
 enum index_status index_fail(enum index_status st, char *err, size_t errlen,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

@@ -77,7 +77,8 @@ struct conn {
 	enum conn_state state;
 	int local;                /* peer is loopback: SHUTDOWN under "local" */
 	int input_done;           /* the peer's FIN was read, or a drain found
-	                             the socket empty: it is not read again */
+	                             the socket empty (PEER_CLOSED, DRAINED):
+	                             not read again, even once CLOSING */
 	int idle_checked;         /* idle, but input waited: it was read, and
 	                             the idle sweep judges again (see
 	                             conn_recheck_input) */

@@ -124,31 +124,22 @@ set_state(struct conn *c, enum conn_state to)
 
 	if (c->state == CONN_BROKEN || c->state == CONN_LINGER)
 		return;
-	switch (to) {
-	case CONN_READING:
-	case CONN_CLOSING:
-	case CONN_BROKEN:
-		break;
-	case CONN_DRAINING:
+	if (to == CONN_DRAINING) {
 		/* Read what the socket holds now, even if the read watcher
 		 * is idle; a connection past reading answers what it has. */
 		ev_feed_event(w->loop, &c->rw, EV_READ);
 		if (c->state != CONN_READING)
 			return;
-		break;
-	case CONN_PEER_CLOSED:
-	case CONN_DRAINED:
+	} else if (to == CONN_PEER_CLOSED || to == CONN_DRAINED) {
 		c->input_done = 1;
 		if (c->state == CONN_CLOSING)
 			return; /* answers nothing more either way */
-		break;
-	case CONN_LINGER:
+	} else if (to == CONN_LINGER) {
 		drop_input(c);
 		conn_list_remove(&w->active, c);
 		conn_list_touch(&w->linger, c, ev_now(w->loop));
 		ev_io_stop(w->loop, &c->ww);
 		ev_io_start(w->loop, &c->rw);
-		break;
 	}
 	c->state = to;
 }

@@ -91,6 +91,16 @@ conn_scratch_free(struct conn_scratch *x)
 
 /* ---- states ---- */
 
+/* Bytes in a socket's send (SIOCOUTQ) or receive (SIOCINQ) queue; -1 if
+ * the kernel will not say. */
+static int
+kernel_queued(int fd, unsigned long which)
+{
+	int n = 0;
+
+	return ioctl(fd, which, &n) == 0 ? n : -1;
+}
+
 static void
 drop_input(struct conn *c)
 {
@@ -116,6 +126,13 @@ answering(const struct conn *c)
 /*
  * The one place where a connection changes state, doing what entering
  * the new one requires. BROKEN and LINGER are left only by conn_close.
+ *
+ * LINGER comes after the last answer (QUIT, SHUTDOWN, a drain): shut our
+ * side and wait for the peer's FIN before closing. Closing with unread
+ * input, or input that arrives later, sends a reset that destroys answers
+ * still queued in the kernel for the peer. The linger list's timeout, or
+ * drain_timeout, bounds the wait. When nothing is queued either way, a
+ * plain close loses nothing: c is closed instead, and gone.
  */
 static void
 set_state(struct conn *c, enum conn_state to)
@@ -135,6 +152,12 @@ set_state(struct conn *c, enum conn_state to)
 		if (c->state == CONN_CLOSING)
 			return; /* answers nothing more either way */
 	} else if (to == CONN_LINGER) {
+		if (shutdown(c->fd, SHUT_WR) < 0 ||
+		    (kernel_queued(c->fd, SIOCOUTQ) == 0 &&
+		    kernel_queued(c->fd, SIOCINQ) == 0)) {
+			conn_close(c, "closed");
+			return;
+		}
 		drop_input(c);
 		conn_list_remove(&w->active, c);
 		conn_list_touch(&w->linger, c, ev_now(w->loop));
@@ -190,16 +213,6 @@ conn_close(struct conn *c, const char *why)
 		ev_break(w->loop, EVBREAK_ONE);
 }
 
-/* Bytes in a socket's send (SIOCOUTQ) or receive (SIOCINQ) queue; -1 if
- * the kernel will not say. */
-static int
-kernel_queued(int fd, unsigned long which)
-{
-	int n = 0;
-
-	return ioctl(fd, which, &n) == 0 ? n : -1;
-}
-
 int
 conn_busy_writing(const struct conn *c)
 {
@@ -217,26 +230,6 @@ conn_recheck_input(struct conn *c)
 	c->idle_checked = 1;
 	ev_feed_event(c->w->loop, &c->rw, EV_READ);
 	return 1;
-}
-
-/*
- * After the last answer (QUIT, SHUTDOWN, a drain): shut our side and wait
- * for the peer's FIN before closing. Closing with unread input, or input
- * that arrives later, sends a reset that destroys answers still queued in
- * the kernel for the peer. The linger list's timeout, or drain_timeout,
- * bounds the wait.
- */
-static void
-linger(struct conn *c)
-{
-	/* Nothing queued either way: a plain close loses nothing. */
-	if (shutdown(c->fd, SHUT_WR) < 0 ||
-	    (kernel_queued(c->fd, SIOCOUTQ) == 0 &&
-	    kernel_queued(c->fd, SIOCINQ) == 0)) {
-		conn_close(c, "closed");
-		return;
-	}
-	set_state(c, CONN_LINGER);
 }
 
 void
@@ -713,7 +706,7 @@ settle(struct conn *c)
 		c->out = NULL;
 		c->out_cap = c->out_off = c->out_len = 0;
 		if (c->state == CONN_CLOSING) {
-			linger(c);
+			set_state(c, CONN_LINGER);
 			return;
 		}
 		/* Output drained with complete requests still waiting? */
@@ -723,7 +716,7 @@ settle(struct conn *c)
 			if (c->state == CONN_PEER_CLOSED)
 				conn_close(c, "peer closed");
 			else
-				linger(c);
+				set_state(c, CONN_LINGER);
 			return;
 		}
 	}

@@ -7,41 +7,91 @@
 #define LINESVR_CONN_H
 
 #include <ev.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "server.h"
+#include "linecopy.h"
+#include "store.h"
 
-enum conn_flags {
-	C_LOCAL      = 1 << 0, /* peer is loopback: SHUTDOWN under "local" */
-	C_CLOSE_AFTER = 1 << 1, /* QUIT, SHUTDOWN or too long: close once flushed */
-	C_PEER_EOF   = 1 << 2, /* peer half-closed: answer what came, then close */
-	C_DRAIN      = 1 << 3, /* server stopping: read what is buffered, no more */
-	C_NO_INPUT   = 1 << 4, /* draining and the socket had nothing more */
-	C_LINGER     = 1 << 5, /* our side is shut; discarding until peer EOF */
-	C_BROKEN     = 1 << 6, /* write failed: close at the end of this event */
-	C_IDLE_CHECK = 1 << 7  /* idle, but input waits: read it, then judge */
+#define RBUF_MIN        (16 * 1024)  /* bytes read per event (at least max_request) */
+#define OBUF_SIZE       (256 * 1024) /* a worker's buffer for coalescing answers */
+#define LINE_INLINE_MAX (16 * 1024)  /* longer lines go out a chunk at a time */
+#define GET_BATCH       16           /* GETs looked up before any is copied */
+
+struct worker;
+
+/*
+ * Where a connection is in its life. Every change goes through one
+ * function in conn.c, which also does what entering the state requires.
+ * Whether output is pending is not a state: it is what the buffers hold,
+ * and every state but LINGER may owe some.
+ */
+enum conn_state {
+	CONN_READING,     /* reads requests and answers them */
+	CONN_DRAINING,    /* the server is stopping: reads what the socket
+	                     holds, answers it */
+	CONN_PEER_CLOSED, /* the peer shut its side: answers the complete
+	                     requests it sent, then closes */
+	CONN_DRAINED,     /* draining found the socket empty: answers the
+	                     complete requests, then lingers */
+	CONN_CLOSING,     /* QUIT, SHUTDOWN or a line too long: answers
+	                     nothing more, flushes, then lingers */
+	CONN_LINGER,      /* our side is shut: discards input until the
+	                     peer's FIN (in the worker's linger list) */
+	CONN_BROKEN       /* a write or an allocation failed: closed at the
+	                     end of this event */
+};
+
+/* Connections ordered by a timestamp; all share one timeout. */
+struct conn_list {
+	struct conn *head, *tail;
+};
+
+/* A GET looked up, its line being prefetched, its answer not yet written. */
+struct pending_get {
+	struct store_line line;   /* where the line is, when ok */
+	int ok;                   /* 0: the answer is ERR */
+};
+
+/*
+ * A worker's buffers for the one connection it is serving: embedded in the
+ * worker, shared by its connections, so that a connection that keeps up
+ * owns no buffers at all.
+ */
+struct conn_scratch {
+	char *rbuf;               /* its unparsed input, then what was read */
+	size_t rbuf_size;
+	char *obuf;               /* its answers, written in one go */
+	size_t olen;
+	struct pending_get batch[GET_BATCH];
+	unsigned nbatch;
+	uint64_t batch_bytes;     /* answer bytes the batch will add */
 };
 
 struct conn {
 	ev_io rw, ww;             /* read and write watchers */
 	struct worker *w;
-	struct conn *prev, *next; /* in w->active or w->linger */
+	struct conn *prev, *next; /* in w->active, or w->linger when lingering */
 	ev_tstamp last;           /* last complete request (or linger start) */
 	int fd;
-	unsigned flags;
+	enum conn_state state;
+	int local;                /* peer is loopback: SHUTDOWN under "local" */
+	int input_done;           /* the peer's FIN was read, or a drain found
+	                             the socket empty (PEER_CLOSED, DRAINED):
+	                             not read again, even once CLOSING */
+	int idle_checked;         /* idle, but input waited: it was read, and
+	                             the idle sweep judges again (see
+	                             conn_recheck_input) */
 	char *in;                 /* unparsed input; NULL when none */
 	size_t in_len;
 	char *out;                /* answers the socket did not take yet */
 	size_t out_off, out_len, out_cap;
-	/* A line longer than LINE_INLINE_MAX, sent a chunk at a time: */
-	struct store *stream_store; /* a reference while streaming */
-	struct store_line stream_line;
-	uint64_t stream_off;      /* next text byte to copy */
-	uint64_t stream_left;     /* text bytes still to copy */
-	uint32_t stream_crc;      /* of the bytes copied so far */
-	char *stream_buf;         /* STREAM_CHUNK + 1 bytes while streaming */
-	size_t stream_pos, stream_len; /* unsent bytes of stream_buf */
+	struct linecopy_stream stream; /* a line over LINE_INLINE_MAX being sent */
 };
+
+/* A worker's scratch for requests of up to max_request bytes; 0 or -1. */
+int conn_scratch_init(struct conn_scratch *x, size_t max_request);
+void conn_scratch_free(struct conn_scratch *x);
 
 /* Take over an accepted, non-blocking socket. */
 void conn_new(struct worker *w, int fd, int local);
@@ -63,7 +113,8 @@ int conn_busy_writing(const struct conn *c);
  */
 int conn_recheck_input(struct conn *c);
 
-/* Move c to the tail of list with timestamp now. */
+/* Move c to the tail of list with timestamp now (which ends an idle
+ * re-check: c is not idle). */
 void conn_list_touch(struct conn_list *l, struct conn *c, ev_tstamp now);
 void conn_list_remove(struct conn_list *l, struct conn *c);
 

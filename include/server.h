@@ -15,25 +15,14 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "conn.h"
 #include "reindex.h"
 #include "store.h"
 
-#define RBUF_MIN        (16 * 1024)  /* bytes read per event (at least max_request) */
-#define OBUF_SIZE       (256 * 1024) /* a worker's buffer for coalescing answers */
-#define LINE_INLINE_MAX (16 * 1024)  /* longer lines are streamed with sendfile */
-#define STREAM_CHUNK    (64 * 1024)  /* bytes of a long line per write */
 #define ACCEPTS_PER_EVENT 64         /* accepts per listener wakeup */
 #define ACCEPT_PAUSE_S  0.1          /* listener pause when out of descriptors */
 #define LINGER_S        2.0          /* wait for the peer's FIN after QUIT */
 #define FD_RESERVE      32           /* descriptors kept for files, listeners */
-#define GET_BATCH       16           /* GETs looked up before any is copied */
-
-struct conn;
-
-/* Connections ordered by a timestamp; all share one timeout. */
-struct conn_list {
-	struct conn *head, *tail;
-};
 
 /* Counters a worker alone writes; any thread may read them for STATS. */
 struct worker_stats {
@@ -48,12 +37,6 @@ stat_bump(_Atomic uint64_t *counter)
 	atomic_store_explicit(counter, atomic_load_explicit(counter,
 	    memory_order_relaxed) + 1, memory_order_relaxed);
 }
-
-/* A GET looked up, its line being prefetched, its answer not yet written. */
-struct pending_get {
-	struct store_line line;   /* where the line is, when ok */
-	int ok;                   /* 0: the answer is ERR */
-};
 
 struct worker {
 	struct server *srv;
@@ -73,13 +56,7 @@ struct worker {
 	struct conn_list linger;  /* closed for writing, awaiting peer EOF */
 	unsigned nconns;
 	int draining;
-	size_t rbuf_size;
-	char *rbuf;               /* read scratch, shared by its connections */
-	char *obuf;               /* answers of the connection being served */
-	size_t olen;
-	struct pending_get batch[GET_BATCH]; /* of the connection being served */
-	unsigned nbatch;
-	uint64_t batch_bytes;     /* answer bytes the batch will add */
+	struct conn_scratch scratch; /* for the connection being served */
 	struct worker_stats st;
 };
 

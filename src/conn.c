@@ -10,6 +10,10 @@
  *
  * Backpressure: once max_output bytes are owed, parsing stops and the read
  * watcher with it; the write watcher runs only while output is pending.
+ *
+ * Where a connection is in its life is its state (conn.h); set_state() is
+ * the one place that changes it, and settle() brings the watchers in line
+ * with the state and the buffers after every event.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -21,9 +25,9 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "crc32c.h"
 #include "log.h"
 #include "proto.h"
+#include "server.h"
 
 #define CONN_OF(ptr, field) \
 	((struct conn *)(void *)((char *)(ptr) - offsetof(struct conn, field)))
@@ -54,7 +58,7 @@ void
 conn_list_touch(struct conn_list *l, struct conn *c, ev_tstamp now)
 {
 	c->last = now;
-	c->flags &= ~C_IDLE_CHECK;
+	c->idle_checked = 0;
 	if (l->tail == c)
 		return;
 	if (c->prev != NULL || l->head == c)
@@ -65,6 +69,102 @@ conn_list_touch(struct conn_list *l, struct conn *c, ev_tstamp now)
 	else
 		l->head = c;
 	l->tail = c;
+}
+
+/* ---- the worker's scratch ---- */
+
+int
+conn_scratch_init(struct conn_scratch *x, size_t max_request)
+{
+	x->rbuf_size = max_request > RBUF_MIN ? max_request : RBUF_MIN;
+	x->rbuf = malloc(x->rbuf_size);
+	x->obuf = malloc(OBUF_SIZE);
+	return x->rbuf != NULL && x->obuf != NULL ? 0 : -1;
+}
+
+void
+conn_scratch_free(struct conn_scratch *x)
+{
+	free(x->rbuf);
+	free(x->obuf);
+}
+
+/* ---- states ---- */
+
+/* Bytes in a socket's send (SIOCOUTQ) or receive (SIOCINQ) queue; -1 if
+ * the kernel will not say. */
+static int
+kernel_queued(int fd, unsigned long which)
+{
+	int n = 0;
+
+	return ioctl(fd, which, &n) == 0 ? n : -1;
+}
+
+static void
+drop_input(struct conn *c)
+{
+	free(c->in);
+	c->in = NULL;
+	c->in_len = 0;
+}
+
+/* A complete request waits in the connection's own buffer. */
+static int
+has_request(const struct conn *c)
+{
+	return c->in_len > 0 && memchr(c->in, '\n', c->in_len) != NULL;
+}
+
+/* Requests are still parsed and answered (when the budget allows). */
+static inline int
+answering(const struct conn *c)
+{
+	return c->state != CONN_CLOSING && c->state != CONN_BROKEN;
+}
+
+/*
+ * The one place where a connection changes state, doing what entering
+ * the new one requires. BROKEN and LINGER are left only by conn_close.
+ *
+ * LINGER comes after the last answer (QUIT, SHUTDOWN, a drain): shut our
+ * side and wait for the peer's FIN before closing. Closing with unread
+ * input, or input that arrives later, sends a reset that destroys answers
+ * still queued in the kernel for the peer. The linger list's timeout, or
+ * drain_timeout, bounds the wait. When nothing is queued either way, a
+ * plain close loses nothing: c is closed instead, and gone.
+ */
+static void
+set_state(struct conn *c, enum conn_state to)
+{
+	struct worker *w = c->w;
+
+	if (c->state == CONN_BROKEN || c->state == CONN_LINGER)
+		return;
+	if (to == CONN_DRAINING) {
+		/* Read what the socket holds now, even if the read watcher
+		 * is idle; a connection past reading answers what it has. */
+		ev_feed_event(w->loop, &c->rw, EV_READ);
+		if (c->state != CONN_READING)
+			return;
+	} else if (to == CONN_PEER_CLOSED || to == CONN_DRAINED) {
+		c->input_done = 1;
+		if (c->state == CONN_CLOSING)
+			return; /* answers nothing more either way */
+	} else if (to == CONN_LINGER) {
+		if (shutdown(c->fd, SHUT_WR) < 0 ||
+		    (kernel_queued(c->fd, SIOCOUTQ) == 0 &&
+		    kernel_queued(c->fd, SIOCINQ) == 0)) {
+			conn_close(c, "closed");
+			return;
+		}
+		drop_input(c);
+		conn_list_remove(&w->active, c);
+		conn_list_touch(&w->linger, c, ev_now(w->loop));
+		ev_io_stop(w->loop, &c->ww);
+		ev_io_start(w->loop, &c->rw);
+	}
+	c->state = to;
 }
 
 /* ---- life cycle ---- */
@@ -82,14 +182,15 @@ conn_new(struct worker *w, int fd, int local)
 	}
 	c->w = w;
 	c->fd = fd;
-	c->flags = local ? C_LOCAL : 0;
+	c->state = CONN_READING;
+	c->local = local;
 	ev_io_init(&c->rw, on_read, fd, EV_READ);
 	ev_io_init(&c->ww, on_write, fd, EV_WRITE);
 	ev_io_start(w->loop, &c->rw);
 	conn_list_touch(&w->active, c, ev_now(w->loop));
 	w->nconns++;
 	if (w->draining)
-		conn_drain(c);
+		set_state(c, CONN_DRAINING);
 }
 
 void
@@ -100,12 +201,11 @@ conn_close(struct conn *c, const char *why)
 	log_debug("closing connection fd %d: %s", c->fd, why);
 	ev_io_stop(w->loop, &c->rw);
 	ev_io_stop(w->loop, &c->ww);
-	conn_list_remove(c->flags & C_LINGER ? &w->linger : &w->active, c);
+	conn_list_remove(c->state == CONN_LINGER ? &w->linger : &w->active, c);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
-	free(c->stream_buf);
-	store_release(c->stream_store);
+	linecopy_end(&c->stream);
 	free(c);
 	w->nconns--;
 	atomic_fetch_sub(&w->srv->conns_current, 1);
@@ -113,73 +213,29 @@ conn_close(struct conn *c, const char *why)
 		ev_break(w->loop, EVBREAK_ONE);
 }
 
-/* Bytes in a socket's send (SIOCOUTQ) or receive (SIOCINQ) queue; -1 if
- * the kernel will not say. */
-static int
-kernel_queued(int fd, unsigned long which)
-{
-	int n = 0;
-
-	return ioctl(fd, which, &n) == 0 ? n : -1;
-}
-
 int
 conn_busy_writing(const struct conn *c)
 {
-	return c->out_len > c->out_off || c->stream_store != NULL ||
+	return c->out_len > c->out_off || c->stream.store != NULL ||
 	    kernel_queued(c->fd, SIOCOUTQ) > 0;
 }
 
 int
 conn_recheck_input(struct conn *c)
 {
-	if (c->flags & (C_IDLE_CHECK | C_LINGER))
+	if (c->idle_checked || c->state == CONN_LINGER)
 		return 0; /* had its chance: trickled bytes, no request */
-	if ((c->in_len == 0 || memchr(c->in, '\n', c->in_len) == NULL) &&
-	    kernel_queued(c->fd, SIOCINQ) <= 0)
+	if (!has_request(c) && kernel_queued(c->fd, SIOCINQ) <= 0)
 		return 0;
-	c->flags |= C_IDLE_CHECK;
+	c->idle_checked = 1;
 	ev_feed_event(c->w->loop, &c->rw, EV_READ);
 	return 1;
-}
-
-/*
- * After the last answer (QUIT, SHUTDOWN, a drain): shut our side and wait
- * for the peer's FIN before closing. Closing with unread input, or input
- * that arrives later, sends a reset that destroys answers still queued in
- * the kernel for the peer. The linger list's timeout, or drain_timeout,
- * bounds the wait.
- */
-static void
-conn_linger(struct conn *c)
-{
-	struct worker *w = c->w;
-
-	/* Nothing queued either way: a plain close loses nothing. */
-	if (shutdown(c->fd, SHUT_WR) < 0 ||
-	    (kernel_queued(c->fd, SIOCOUTQ) == 0 &&
-	    kernel_queued(c->fd, SIOCINQ) == 0)) {
-		conn_close(c, "closed");
-		return;
-	}
-	free(c->in);
-	c->in = NULL;
-	c->in_len = 0;
-	conn_list_remove(&w->active, c);
-	c->flags |= C_LINGER;
-	conn_list_touch(&w->linger, c, ev_now(w->loop));
-	ev_io_stop(w->loop, &c->ww);
-	ev_io_start(w->loop, &c->rw);
 }
 
 void
 conn_drain(struct conn *c)
 {
-	if (c->flags & C_LINGER)
-		return; /* already finished: waits for the peer's FIN */
-	c->flags |= C_DRAIN;
-	/* Read what the socket holds now, even if the read watcher is idle. */
-	ev_feed_event(c->w->loop, &c->rw, EV_READ);
+	set_state(c, CONN_DRAINING);
 }
 
 /* ---- output ---- */
@@ -187,7 +243,7 @@ conn_drain(struct conn *c)
 static size_t
 owed(const struct conn *c)
 {
-	return c->out_len - c->out_off + c->w->olen;
+	return c->out_len - c->out_off + c->w->scratch.olen;
 }
 
 /* Make room for n more bytes in the connection's own buffer. */
@@ -217,30 +273,30 @@ out_grow(struct conn *c, size_t n)
 static void
 flush_obuf(struct conn *c)
 {
-	struct worker *w = c->w;
+	struct conn_scratch *x = &c->w->scratch;
 	size_t done = 0;
 	ssize_t n;
 
-	if (w->olen == 0)
+	if (x->olen == 0)
 		return;
-	if (c->out_len == c->out_off && !(c->flags & C_BROKEN)) {
+	if (c->out_len == c->out_off && c->state != CONN_BROKEN) {
 		do {
-			n = write(c->fd, w->obuf, w->olen);
+			n = write(c->fd, x->obuf, x->olen);
 		} while (n < 0 && errno == EINTR);
 		if (n > 0)
 			done = (size_t)n;
 		else if (n < 0 && errno != EAGAIN)
-			c->flags |= C_BROKEN;
+			set_state(c, CONN_BROKEN);
 	}
-	if (done < w->olen && !(c->flags & C_BROKEN)) {
-		if (out_grow(c, w->olen - done) < 0)
-			c->flags |= C_BROKEN;
+	if (done < x->olen && c->state != CONN_BROKEN) {
+		if (out_grow(c, x->olen - done) < 0)
+			set_state(c, CONN_BROKEN);
 		else {
-			memcpy(c->out + c->out_len, w->obuf + done, w->olen - done);
-			c->out_len += w->olen - done;
+			memcpy(c->out + c->out_len, x->obuf + done, x->olen - done);
+			c->out_len += x->olen - done;
 		}
 	}
-	w->olen = 0;
+	x->olen = 0;
 }
 
 /*
@@ -251,14 +307,14 @@ flush_obuf(struct conn *c)
 static char *
 out_reserve(struct conn *c, size_t n, int *in_obuf)
 {
-	struct worker *w = c->w;
+	struct conn_scratch *x = &c->w->scratch;
 
 	if (c->out_len == c->out_off) {
-		if (w->olen + n > OBUF_SIZE)
+		if (x->olen + n > OBUF_SIZE)
 			flush_obuf(c);
-		if (c->out_len == c->out_off && w->olen + n <= OBUF_SIZE) {
+		if (c->out_len == c->out_off && x->olen + n <= OBUF_SIZE) {
 			*in_obuf = 1;
-			return w->obuf + w->olen;
+			return x->obuf + x->olen;
 		}
 	}
 	*in_obuf = 0;
@@ -269,7 +325,7 @@ static void
 out_commit(struct conn *c, size_t n, int in_obuf)
 {
 	if (in_obuf)
-		c->w->olen += n;
+		c->w->scratch.olen += n;
 	else
 		c->out_len += n;
 	/* Without coalescing (a benchmark switch) every answer is a write. */
@@ -284,7 +340,7 @@ answer(struct conn *c, const char *p, size_t n)
 	char *dst = out_reserve(c, n, &in_obuf);
 
 	if (dst == NULL) {
-		c->flags |= C_BROKEN;
+		set_state(c, CONN_BROKEN);
 		return;
 	}
 	memcpy(dst, p, n);
@@ -300,84 +356,14 @@ answer_err(struct conn *c)
 
 /* ---- requests ---- */
 
-/* A streamed line is done, or abandoned: nothing of it is left to send. */
-static void
-end_stream(struct conn *c)
-{
-	c->stream_left = 0;
-	c->stream_pos = c->stream_len = 0;
-	free(c->stream_buf);
-	c->stream_buf = NULL;
-	store_release(c->stream_store);
-	c->stream_store = NULL;
-}
-
-/* The next chunk of the line into stream_buf, checked; -1: do not send. */
-static int
-stream_fill(struct conn *c)
-{
-	struct store *st = c->stream_store;
-	const struct store_line *l = &c->stream_line;
-	size_t n = c->stream_left > STREAM_CHUNK ? STREAM_CHUNK :
-	    (size_t)c->stream_left;
-	int last = n == c->stream_left;
-	char *p = c->stream_buf;
-
-	if (text_copy(&st->text, p, c->stream_off, n) < 0) {
-		store_line_bad(st, l, "is cut short (the file shrank)");
-		return -1;
-	}
-	c->stream_crc = crc32c(c->stream_crc, p, n);
-	if (memchr(p, '\n', n - (last && !l->add_lf)) != NULL ||
-	    (last && !l->add_lf && p[n - 1] != '\n')) {
-		store_line_bad(st, l, "has an LF where the index has none");
-		return -1;
-	}
-	if (last && st->line_crc && c->stream_crc != l->crc) {
-		store_line_bad(st, l, "failed its checksum");
-		return -1;
-	}
-	if (last && l->add_lf)
-		p[n++] = '\n';
-	c->stream_off += n - (last && l->add_lf);
-	c->stream_left -= n - (last && l->add_lf);
-	c->stream_pos = 0;
-	c->stream_len = n;
-	return 0;
-}
-
 /*
  * A line too long to copy into the output buffer: "OK", then the line a
- * chunk at a time from on_write, each chunk copied, checked for an early
- * LF and added to the line's checksum before it is written. The last
- * chunk goes out only once the whole line matched its checksum; a line
- * that fails part-way has its connection closed, so the client sees a
- * cut answer, never a wrong line presented as whole.
+ * chunk at a time from on_write (see linecopy.h).
  */
 static void
 start_stream(struct conn *c, struct store *st, const struct store_line *l)
 {
-	/* The line must start after an LF, or the text changed. */
-	if (l->off > 0 && text_byte(&st->text, l->off - 1) != '\n') {
-		store_line_bad(st, l, "does not start where the index says");
-		answer_err(c);
-		return;
-	}
-	if ((c->stream_buf = malloc(STREAM_CHUNK + 1)) == NULL) {
-		log_warn("out of memory for a long line");
-		answer_err(c);
-		return;
-	}
-	store_hold(st);
-	c->stream_store = st;
-	c->stream_line = *l;
-	c->stream_off = l->off;
-	c->stream_left = l->len;
-	c->stream_crc = 0;
-	/* The first chunk is read and checked before "OK" is promised, so a
-	 * file cut short is mostly an ERR rather than a cut answer. */
-	if (stream_fill(c) < 0) {
-		end_stream(c);
+	if (linecopy_start(&c->stream, st, l) < 0) {
 		answer_err(c);
 		return;
 	}
@@ -391,44 +377,27 @@ emit_get(struct conn *c, const struct pending_get *g)
 {
 	struct store *st = c->w->store;
 	const struct store_line *l = &g->line;
-	uint64_t a = l->off, len = l->len;
 	int in_obuf;
+	size_t n;
 	char *p;
 
 	if (!g->ok) {
 		answer_err(c);
 		return;
 	}
-	if (len > LINE_INLINE_MAX) {
+	if (l->len > LINE_INLINE_MAX) {
 		start_stream(c, st, l);
 		return;
 	}
-	if ((p = out_reserve(c, 4 + len + 1, &in_obuf)) == NULL) {
-		c->flags |= C_BROKEN;
+	if ((p = out_reserve(c, 4 + l->len + 1, &in_obuf)) == NULL) {
+		set_state(c, CONN_BROKEN);
 		return;
 	}
-	/*
-	 * Copy from one byte before the line, landing that byte where the LF
-	 * of "OK\r\n" goes: it must be an LF, or the line does not start
-	 * where the index says. Then the line itself is checked where it
-	 * landed: one LF, at its end, and its checksum.
-	 */
-	if (a == 0)
-		p[3] = '\n';
-	if (text_copy(&st->text, p + 3 + (a == 0), a - (a > 0), len + (a > 0))
-	    < 0 || p[3] != '\n') {
-		store_line_bad(st, l, "does not start where the index says");
+	if ((n = linecopy_whole(st, l, p)) == 0) {
 		answer_err(c);
 		return;
 	}
-	if (store_check_line(st, l, p + 4) < 0) {
-		answer_err(c);
-		return;
-	}
-	memcpy(p, "OK\r", 3);
-	if (l->add_lf)
-		p[4 + len] = '\n';
-	out_commit(c, 4 + len + (size_t)l->add_lf, in_obuf);
+	out_commit(c, n, in_obuf);
 	stat_bump(&c->w->st.requests_get);
 }
 
@@ -436,12 +405,12 @@ emit_get(struct conn *c, const struct pending_get *g)
 static void
 flush_gets(struct conn *c)
 {
-	struct worker *w = c->w;
+	struct conn_scratch *x = &c->w->scratch;
 
-	for (unsigned i = 0; i < w->nbatch; i++)
-		emit_get(c, &w->batch[i]);
-	w->nbatch = 0;
-	w->batch_bytes = 0;
+	for (unsigned i = 0; i < x->nbatch; i++)
+		emit_get(c, &x->batch[i]);
+	x->nbatch = 0;
+	x->batch_bytes = 0;
 }
 
 /*
@@ -455,31 +424,26 @@ static void
 queue_get(struct conn *c, uint64_t n)
 {
 	struct worker *w = c->w;
-	struct pending_get *g = &w->batch[w->nbatch++];
+	struct conn_scratch *x = &w->scratch;
+	struct pending_get *g = &x->batch[x->nbatch++];
 
 	g->ok = store_lookup(w->store, n, &g->line) == 0;
 	if (!g->ok)
 		g->line.len = 0;
 	else
 		text_prefetch(&w->store->text, g->line.off, g->line.len);
-	w->batch_bytes += g->line.len + 5;
-	if (w->nbatch == GET_BATCH || g->line.len > LINE_INLINE_MAX ||
-	    owed(c) + w->batch_bytes >= w->srv->cfg->max_output)
+	x->batch_bytes += g->line.len + 5;
+	if (x->nbatch == GET_BATCH || g->line.len > LINE_INLINE_MAX ||
+	    owed(c) + x->batch_bytes >= w->srv->cfg->max_output)
 		flush_gets(c);
 }
 
 static int
 may_shutdown(const struct conn *c)
 {
-	switch (c->w->srv->cfg->shutdown) {
-	case SHUTDOWN_ANY:
-		return 1;
-	case SHUTDOWN_LOCAL:
-		return (c->flags & C_LOCAL) != 0;
-	case SHUTDOWN_OFF:
-		break;
-	}
-	return 0;
+	enum shutdown_policy p = c->w->srv->cfg->shutdown;
+
+	return p == SHUTDOWN_ANY || (p == SHUTDOWN_LOCAL && c->local);
 }
 
 static void
@@ -497,7 +461,7 @@ handle(struct conn *c, const struct request *req)
 	case REQ_GET:
 		break;
 	case REQ_QUIT:
-		c->flags |= C_CLOSE_AFTER;
+		set_state(c, CONN_CLOSING);
 		break;
 	case REQ_SHUTDOWN:
 		if (!may_shutdown(c)) {
@@ -505,7 +469,7 @@ handle(struct conn *c, const struct request *req)
 			break;
 		}
 		log_info("SHUTDOWN requested by a client");
-		c->flags |= C_CLOSE_AFTER;
+		set_state(c, CONN_CLOSING);
 		server_request_stop(c->w->srv);
 		break;
 	case REQ_STATS:
@@ -522,24 +486,22 @@ handle(struct conn *c, const struct request *req)
 static void
 keep_input(struct conn *c, const char *p, size_t n)
 {
-	if (n == 0 || (c->flags & (C_CLOSE_AFTER | C_BROKEN))) {
-		free(c->in);
-		c->in = NULL;
-		c->in_len = 0;
+	if (n == 0 || !answering(c)) {
+		drop_input(c);
 		return;
 	}
-	if (c->in == NULL && (c->in = malloc(c->w->rbuf_size)) == NULL) {
-		c->flags |= C_BROKEN;
+	if (c->in == NULL && (c->in = malloc(c->w->scratch.rbuf_size)) == NULL) {
+		set_state(c, CONN_BROKEN);
 		return;
 	}
 	memmove(c->in, p, n);
 	c->in_len = n;
 }
 
-static int
+static inline int
 may_parse(const struct conn *c)
 {
-	return !(c->flags & (C_CLOSE_AFTER | C_BROKEN)) && c->stream_store == NULL &&
+	return answering(c) && c->stream.store == NULL &&
 	    owed(c) < c->w->srv->cfg->max_output;
 }
 
@@ -604,7 +566,7 @@ process(struct conn *c, char *buf, size_t len)
 			if (q->r == PROTO_TOO_LONG) {
 				flush_gets(c);
 				answer_err(c);
-				c->flags |= C_CLOSE_AFTER;
+				set_state(c, CONN_CLOSING);
 				break;
 			}
 			pos += q->used;
@@ -614,8 +576,8 @@ process(struct conn *c, char *buf, size_t len)
 		flush_gets(c);
 		/* Out of budget with answers still in the worker's buffer: the
 		 * socket may take them now and free the budget. */
-		if (pos < len && w->olen > 0 && !may_parse(c) &&
-		    c->stream_store == NULL && !(c->flags & C_CLOSE_AFTER)) {
+		if (pos < len && w->scratch.olen > 0 && !may_parse(c) &&
+		    c->stream.store == NULL && answering(c)) {
 			flush_obuf(c);
 			if (may_parse(c))
 				continue;
@@ -645,34 +607,35 @@ on_read(EV_P_ ev_io *io, int revents)
 {
 	struct conn *c = CONN_OF(io, rw);
 	struct worker *w = c->w;
+	struct conn_scratch *x = &w->scratch;
 	size_t len = c->in_len;
 	ssize_t n = 0;
 
 	(void)loop;
 	(void)revents;
-	if (c->flags & C_LINGER) {
+	if (c->state == CONN_LINGER) {
 		read_linger(c);
 		return;
 	}
 	(void)worker_store(w);
 	if (len > 0)
-		memcpy(w->rbuf, c->in, len);
-	if (len < w->rbuf_size && !(c->flags & (C_PEER_EOF | C_NO_INPUT))) {
+		memcpy(x->rbuf, c->in, len);
+	if (len < x->rbuf_size && !c->input_done) {
 		do {
-			n = read(c->fd, w->rbuf + len, w->rbuf_size - len);
+			n = read(c->fd, x->rbuf + len, x->rbuf_size - len);
 		} while (n < 0 && errno == EINTR);
 		if (n > 0)
 			len += (size_t)n;
 		else if (n == 0)
-			c->flags |= C_PEER_EOF;
-		else if (errno == EAGAIN && (c->flags & C_DRAIN))
-			c->flags |= C_NO_INPUT;
+			set_state(c, CONN_PEER_CLOSED);
+		else if (errno == EAGAIN && w->draining)
+			set_state(c, CONN_DRAINED);
 		else if (errno != EAGAIN) {
 			conn_close(c, "read error");
 			return;
 		}
 	}
-	process(c, w->rbuf, len);
+	process(c, x->rbuf, len);
 	settle(c);
 }
 
@@ -681,6 +644,7 @@ on_read(EV_P_ ev_io *io, int revents)
 static int
 write_pending(struct conn *c)
 {
+	struct linecopy_stream *ls = &c->stream;
 	ssize_t n;
 
 	for (;;) {
@@ -693,17 +657,16 @@ write_pending(struct conn *c)
 			if (c->out_off < c->out_len)
 				return 0;
 			c->out_off = c->out_len = 0;
-		} else if (c->stream_pos < c->stream_len) {
-			n = write(c->fd, c->stream_buf + c->stream_pos,
-			    c->stream_len - c->stream_pos);
+		} else if (ls->pos < ls->len) {
+			n = write(c->fd, ls->buf + ls->pos, ls->len - ls->pos);
 			if (n < 0)
 				return errno == EAGAIN || errno == EINTR ? 0 : -1;
-			c->stream_pos += (size_t)n;
-		} else if (c->stream_left > 0) {
-			if (stream_fill(c) < 0)
+			ls->pos += (size_t)n;
+		} else if (ls->left > 0) {
+			if (linecopy_fill(ls) < 0)
 				return -1;
-		} else if (c->stream_store != NULL) {
-			end_stream(c);
+		} else if (ls->store != NULL) {
+			linecopy_end(ls);
 		} else {
 			return 1;
 		}
@@ -729,7 +692,7 @@ static void
 settle(struct conn *c)
 {
 	struct worker *w = c->w;
-	int r = c->flags & C_BROKEN ? -1 : write_pending(c), refeed = 0;
+	int r = c->state == CONN_BROKEN ? -1 : write_pending(c), refeed = 0;
 
 	if (r < 0) {
 		conn_close(c, "write error");
@@ -742,29 +705,26 @@ settle(struct conn *c)
 		free(c->out); /* all written: idle connections hold no buffers */
 		c->out = NULL;
 		c->out_cap = c->out_off = c->out_len = 0;
-		if (c->flags & C_CLOSE_AFTER) {
-			conn_linger(c);
+		if (c->state == CONN_CLOSING) {
+			set_state(c, CONN_LINGER);
 			return;
 		}
-		if ((c->flags & (C_PEER_EOF | C_NO_INPUT)) &&
-		    (c->in_len == 0 || memchr(c->in, '\n', c->in_len) == NULL)) {
+		/* Output drained with complete requests still waiting? */
+		refeed = has_request(c);
+		if (c->input_done && !refeed) {
 			/* The peer's input is finished: nothing to reset. */
-			if (c->flags & C_PEER_EOF)
+			if (c->state == CONN_PEER_CLOSED)
 				conn_close(c, "peer closed");
 			else
-				conn_linger(c);
+				set_state(c, CONN_LINGER);
 			return;
 		}
-		/* Output drained with complete requests still waiting. */
-		refeed = c->in_len > 0 && memchr(c->in, '\n', c->in_len) != NULL;
 	}
-	if (may_parse(c) && c->in_len < w->rbuf_size &&
-	    !(c->flags & (C_PEER_EOF | C_NO_INPUT)))
+	if (may_parse(c) && c->in_len < w->scratch.rbuf_size && !c->input_done)
 		ev_io_start(w->loop, &c->rw);
 	else
 		ev_io_stop(w->loop, &c->rw);
 	/* After the stop, which would discard a pending event. */
-	if (refeed || ((c->flags & (C_DRAIN | C_NO_INPUT | C_PEER_EOF)) ==
-	    C_DRAIN && r == 1))
+	if (refeed || (c->state == CONN_DRAINING && r == 1))
 		ev_feed_event(w->loop, &c->rw, EV_READ);
 }

@@ -50,8 +50,7 @@ server_free(struct server *s)
 			close(w->lfd);
 		if (w->loop != NULL)
 			ev_loop_destroy(w->loop);
-		free(w->rbuf);
-		free(w->obuf);
+		conn_scratch_free(&w->scratch);
 		store_release(w->store);
 	}
 	free(s->workers);
@@ -321,7 +320,7 @@ sweep(struct worker *w, struct conn_list *l, ev_timer *t, double timeout)
 			break;
 	}
 	t->repeat = l->head != NULL ? l->head->last + timeout - now : timeout;
-	if (l->head != NULL && (l->head->flags & C_IDLE_CHECK))
+	if (l->head != NULL && l->head->idle_checked)
 		t->repeat = 0; /* right after the read it asked for */
 	if (t->repeat < 0.001)
 		t->repeat = 0.001;
@@ -429,12 +428,9 @@ worker_init(struct server *s, struct worker *w, unsigned id)
 {
 	w->srv = s;
 	w->id = id;
-	w->rbuf_size = s->cfg->max_request > RBUF_MIN ? s->cfg->max_request :
-	    RBUF_MIN;
-	w->rbuf = malloc(w->rbuf_size);
-	w->obuf = malloc(OBUF_SIZE);
 	w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-	if (w->rbuf == NULL || w->obuf == NULL || w->loop == NULL)
+	if (conn_scratch_init(&w->scratch, s->cfg->max_request) < 0 ||
+	    w->loop == NULL)
 		return -1;
 	ev_io_init(&w->accept_w, on_accept, w->lfd, EV_READ);
 	ev_io_start(w->loop, &w->accept_w);

@@ -13,7 +13,8 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
        -Wstrict-prototypes -Wmissing-prototypes -Wmissing-declarations \
        -Wsign-compare -Wformat=2 -Wundef
 # _GNU_SOURCE: Linux interfaces the server uses on purpose (accept4,
-# SO_REUSEPORT, sendfile, pipe2); everything else is C11 + POSIX.
+# SO_REUSEPORT, MADV_HUGEPAGE, getrandom, inotify); everything else is
+# C11 + POSIX.
 CFLAGS  ?=
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(OPT) $(WARN) $(SANFLAGS) \
        -MMD -MP $(CFLAGS)

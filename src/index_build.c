@@ -22,6 +22,7 @@
 
 #include "index_format.h"
 #include "io.h"
+#include "rng.h"
 
 #define READ_CHUNK      (256u << 10) /* text bytes read per call */
 #define READ_RING       4            /* read buffers in flight */
@@ -47,13 +48,27 @@ new_build_id(void)
 	v ^= (uint64_t)getpid() << 32;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	v ^= (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull;
-	v += 0x9E3779B97F4A7C15ull;
-	v = (v ^ (v >> 30)) * 0xBF58476D1CE4E5B9ull;
-	v = (v ^ (v >> 27)) * 0x94D049BB133111EBull;
-	return v ^ (v >> 31);
+	return splitmix64(&v);
 }
 
 /* ---- the writer thread ---- */
+
+/*
+ * Tell a helper thread (the writer or the reader) to stop, wait for it,
+ * and destroy what it waited on. The thread reads *stop under lock.
+ */
+static void
+stop_thread(pthread_t thread, pthread_mutex_t *lock, pthread_cond_t *cond,
+    int *stop)
+{
+	pthread_mutex_lock(lock);
+	*stop = 1;
+	pthread_cond_broadcast(cond);
+	pthread_mutex_unlock(lock);
+	pthread_join(thread, NULL);
+	pthread_mutex_destroy(lock);
+	pthread_cond_destroy(cond);
+}
 
 /*
  * The scan fills one output buffer while a writer thread checksums and
@@ -186,13 +201,7 @@ builder_finish(struct builder *b)
 	int rc = b->running ? builder_handoff(b) : 0;
 
 	if (b->running) {
-		pthread_mutex_lock(&b->lock);
-		b->stop = 1;
-		pthread_cond_broadcast(&b->cond);
-		pthread_mutex_unlock(&b->lock);
-		pthread_join(b->thread, NULL);
-		pthread_mutex_destroy(&b->lock);
-		pthread_cond_destroy(&b->cond);
+		stop_thread(b->thread, &b->lock, &b->cond, &b->stop);
 		b->running = 0;
 	}
 	free(b->buf[0]);
@@ -278,13 +287,7 @@ static void
 reader_stop(struct reader *rd)
 {
 	if (rd->running) {
-		pthread_mutex_lock(&rd->lock);
-		rd->stop = 1;
-		pthread_cond_broadcast(&rd->cond);
-		pthread_mutex_unlock(&rd->lock);
-		pthread_join(rd->thread, NULL);
-		pthread_mutex_destroy(&rd->lock);
-		pthread_cond_destroy(&rd->cond);
+		stop_thread(rd->thread, &rd->lock, &rd->cond, &rd->stop);
 		rd->running = 0;
 	}
 	for (int i = 0; i < READ_RING; i++) {

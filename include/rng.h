@@ -1,8 +1,8 @@
 /*
  * rng: the one pseudo-random generator of the load generator, the data
- * generator and the tests. Never rand(): the same seed gives the same
- * numbers on every run and machine, so a benchmark or a test can be
- * repeated exactly.
+ * generator and the tests (and the mixer of the index build's fallback
+ * build_id). Never rand(): the same seed gives the same numbers on every
+ * run and machine, so a benchmark or a test can be repeated exactly.
  *
  *   splitmix64   a tiny generator of its own (one 64-bit word of state),
  *                used where a test needs a few numbers, and to seed:

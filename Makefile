@@ -1,23 +1,40 @@
 # linesvr — plain Makefile. `make` builds, `make test` runs every test
-# (normal and ASan+UBSan builds), `make run` serves a sample file.
+# (normal and ASan+UBSan builds), `make run` serves a sample file,
+# `make install` installs, `make deb` builds a Debian package.
 
-PREFIX  ?= /usr/local
-DESTDIR ?=
+# Install layout (see README "Operating linesvr"). STRIP is install's
+# strip flag: `make install STRIP=` installs binaries with their symbols.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+STATEDIR   ?= $(LOCALSTATEDIR)/lib/linesvr
+STRIP      ?= -s
 CC      ?= cc
 OPT     ?= -O2 -g
 B       ?= build
 SANFLAGS ?=
 
-# OpenBSD-style warning set; -Werror keeps the default build clean.
-WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-qual \
+# OpenBSD-style warning set. `make test` (and so CI) adds -Werror to
+# keep the code clean; a release build does not, so a newer compiler's
+# new warning does not break it.
+WERROR ?=
+WARN = -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual \
        -Wstrict-prototypes -Wmissing-prototypes -Wmissing-declarations \
-       -Wsign-compare -Wformat=2 -Wundef
+       -Wsign-compare -Wformat=2 -Wundef $(WERROR)
 # _GNU_SOURCE: Linux interfaces the server uses on purpose (accept4,
 # SO_REUSEPORT, MADV_HUGEPAGE, getrandom, inotify); everything else is
-# C11 + POSIX.
+# C11 + POSIX. LINESVR_SYSCONFDIR: where the installed config lives,
+# for --help.
+DEFS = -D_GNU_SOURCE -DLINESVR_SYSCONFDIR=\"$(SYSCONFDIR)\"
 CFLAGS  ?=
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(OPT) $(WARN) $(SANFLAGS) \
-       -MMD -MP $(CFLAGS)
+CPPFLAGS ?=
+ALL_CFLAGS = -std=c11 $(DEFS) -Iinclude $(OPT) $(WARN) $(SANFLAGS) \
+       -MMD -MP $(CPPFLAGS) $(CFLAGS)
 LDLIBS_EV    = -lev -lm
 LDLIBS_INI   = $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
 LDLIBS_CMOCKA = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -43,21 +60,39 @@ PROGS    = $(B)/linesvr $(B)/linesvr-index $(B)/linesvr-gendata \
 # The benchmarks' reference server: built and tested, not installed.
 NULLSVR  = $(B)/linesvr-null
 
-.PHONY: all deps test test-unit test-it asan check-asan run bench soak clean \
-    install fuzz fuzz-build fuzz-smoke
+.PHONY: all deps check-deps check-test-deps test tests-build asan run bench \
+    soak clean install uninstall deb fuzz fuzz-build fuzz-smoke FORCE
 all: $(PROGS) $(NULLSVR)
 
+# A build only checks its dependencies and says how to install what is
+# missing; `make deps` installs the build dependencies, `make test` and
+# `make run` install theirs too (scripts/install-deps.sh, apt-get).
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh build
+check-deps:
+	@CC="$(CC)" scripts/install-deps.sh --check build
+check-test-deps:
+	@CC="$(CC)" scripts/install-deps.sh --check test
 
-$(B)/obj/%.o: src/%.c | deps
+# Objects depend on the flags they were compiled with (a stamp file), so
+# changing OPT, CFLAGS or WERROR rebuilds them: `make test` after `make`
+# recompiles with -Werror instead of trusting objects built without it.
+define flags_stamp
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(subst ','\'',$1)' | cmp -s - $@ || \
+	    printf '%s\n' '$(subst ','\'',$1)' > $@
+endef
+$(B)/cflags: FORCE
+	$(call flags_stamp,$(CC) $(ALL_CFLAGS))
+
+$(B)/obj/%.o: src/%.c $(B)/cflags | check-deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
-$(B)/obj/lt_%.o: loadtest/%.c | deps
+$(B)/obj/lt_%.o: loadtest/%.c $(B)/cflags | check-deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Iloadtest -c -o $@ $<
 # Tests may also include a module's private header (src/index_format.h).
-$(B)/obj/tests/%.o: tests/%.c | deps
+$(B)/obj/tests/%.o: tests/%.c $(B)/cflags | check-test-deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Iloadtest -Isrc -c -o $@ $<
 
@@ -102,10 +137,16 @@ asan:
 	@$(MAKE) --no-print-directory B=build/asan OPT="-O1 -g" \
 	    SANFLAGS="$(ASAN_FLAGS)" tests-build
 
-test: deps
+# -Werror reaches every sub-make and script through the environment.
+test: export WERROR = -Werror
+test:
+	@scripts/install-deps.sh test
 	@$(MAKE) --no-print-directory tests-build
 	@$(MAKE) --no-print-directory asan
 	@tests/run.sh build build/asan
+	@scripts/man-lint.sh
+	@tests/install.sh
+	@tests/deb.sh
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang into
@@ -118,7 +159,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
 FB = $(B)/fuzz
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -Iloadtest -O1 -g \
+FUZZ_CFLAGS = -std=c11 $(DEFS) -Iinclude -Iloadtest -O1 -g \
        $(WARN) \
        -fsanitize=address,undefined -fno-sanitize-recover=all \
        -fno-omit-frame-pointer -MMD -MP
@@ -128,13 +169,15 @@ FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
 .SECONDARY: $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/obj/%.o)
 FUZZ_LIB_OBJ = $(LIB_SRC:src/%.c=$(FB)/obj/%.o)
 
-$(FB)/obj/%.o: src/%.c | deps
+$(FB)/cflags: FORCE
+	$(call flags_stamp,$(FUZZ_CC) $(FUZZ_CFLAGS))
+$(FB)/obj/%.o: src/%.c $(FB)/cflags | check-test-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
-$(FB)/obj/lt_%.o: loadtest/%.c | deps
+$(FB)/obj/lt_%.o: loadtest/%.c $(FB)/cflags | check-test-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
-$(FB)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c | deps
+$(FB)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c $(FB)/cflags | check-test-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer-no-link -c -o $@ $<
 $(FB)/liblinesvr.a: $(FUZZ_LIB_OBJ)
@@ -148,15 +191,17 @@ $(FB)/fuzz_reply: $(FB)/obj/lt_reply.o
 
 fuzz-build: $(FUZZ_BIN)
 
-fuzz: deps
+fuzz:
 	@$(MAKE) --no-print-directory fuzz-build
 	@tests/fuzz/run.sh $(FB) $(FUZZ_SECONDS) $(FUZZ_BIN)
 
-fuzz-smoke: deps
+fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz-build
 	@tests/fuzz/run.sh $(FB) $(FUZZ_SMOKE_SECONDS) $(FUZZ_BIN)
 
-run: all
+run:
+	@scripts/install-deps.sh run
+	@$(MAKE) --no-print-directory all
 	@scripts/run.sh
 
 bench: all
@@ -168,10 +213,84 @@ soak: all
 	@scripts/soak.sh $(if $(SOAK_MINUTES),--minutes $(SOAK_MINUTES)) \
 	    $(if $(SOAK_WARMUP),--warmup $(SOAK_WARMUP)) $(SOAK_ARGS)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/linesvr
-	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 conf/linesvr.ini $(DESTDIR)$(PREFIX)/share/linesvr/
+# The installed config serves the sample text installed beside the
+# program's data and keeps its index in STATEDIR, the unit's
+# StateDirectory= (writable by the service); the installed unit runs the
+# installed binary with it. Both are made from the tree's files by
+# changing paths only; the recipe fails if a path was not found.
+IB = $(B)/install
+$(IB)/linesvr.ini: conf/linesvr.ini FORCE
+	@mkdir -p $(@D)
+	@sed -e '/^\[server\]/,/^\[/s|^file *=[^;]*|file = $(DATADIR)/linesvr/sample.txt |' \
+	    -e '/^\[index\]/,/^\[/s|^path *=[^;]*|path = $(STATEDIR)/sample.txt.lidx |' \
+	    conf/linesvr.ini > $@
+	@grep -q '^file = $(DATADIR)/linesvr/sample.txt ' $@ && \
+	    grep -q '^path = $(STATEDIR)/sample.txt.lidx ' $@ || \
+	    { echo "install: conf/linesvr.ini has no [server] file or" \
+	    "[index] path line to set" >&2; rm -f $@; exit 1; }
+$(IB)/linesvr.service: scripts/linesvr.service FORCE
+	@mkdir -p $(@D)
+	@sed -e 's|/usr/\(local/\)\{0,1\}bin/linesvr|$(BINDIR)/linesvr|g' \
+	    -e 's|/etc/linesvr/|$(SYSCONFDIR)/linesvr/|g' \
+	    scripts/linesvr.service > $@
+
+# Binaries, man pages, the sample text and the unit are replaced on every
+# install; the config never is: a config already there, changed or not,
+# is kept (the new default is $(IB)/linesvr.ini).
+MAN_PAGES = $(wildcard man/*.[158])
+CONF = $(DESTDIR)$(SYSCONFDIR)/linesvr/linesvr.ini
+install: all $(IB)/linesvr.ini $(IB)/linesvr.service
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/linesvr \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/linesvr \
+	    $(DESTDIR)$(STATEDIR) $(sort $(foreach p,$(MAN_PAGES), \
+	    $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))))
+	install -m 755 $(STRIP) $(PROGS) $(DESTDIR)$(BINDIR)/
+	$(foreach p,$(MAN_PAGES),install -m 644 $(p) \
+	    $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/ &&) true
+	install -m 644 conf/sample.txt $(DESTDIR)$(DATADIR)/linesvr/
+	install -m 644 $(IB)/linesvr.service $(DESTDIR)$(UNITDIR)/
+	@if [ -e $(CONF) ]; then \
+	    echo "install: keeping $(CONF) (the new default: $(IB)/linesvr.ini)"; \
+	else \
+	    echo "install -m 644 $(IB)/linesvr.ini $(CONF)"; \
+	    install -m 644 $(IB)/linesvr.ini $(CONF); \
+	fi
+
+# Removes what install added, except a config that differs from the one
+# this tree installs (changed by its user: kept, as dpkg -r keeps
+# conffiles) and indexes built in STATEDIR.
+uninstall: $(IB)/linesvr.ini
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGS))) \
+	    $(DESTDIR)$(DATADIR)/linesvr/sample.txt \
+	    $(DESTDIR)$(UNITDIR)/linesvr.service \
+	    $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst \
+	    .,,$(suffix $(p)))/$(notdir $(p)))
+	@if cmp -s $(IB)/linesvr.ini $(CONF); then \
+	    echo "rm -f $(CONF)"; rm -f $(CONF); \
+	elif [ -e $(CONF) ]; then \
+	    echo "uninstall: keeping $(CONF): it was changed"; \
+	fi
+	-@rmdir $(DESTDIR)$(DATADIR)/linesvr $(DESTDIR)$(SYSCONFDIR)/linesvr \
+	    $(DESTDIR)$(STATEDIR) 2>/dev/null
+
+# make deb: the Debian package (debian/, debhelper), built from a copy of
+# the tree in $(B)/deb/linesvr, so that dpkg-buildpackage writes the
+# .deb, .buildinfo and .changes into $(B)/deb/, not beside the checkout.
+# The package is built as a user's `make deb` builds it, whatever make
+# invoked this one: no -Werror, no make flags or variables passed down.
+DEB_JOBS ?= 2
+deb:
+	@command -v dh >/dev/null || { echo "linesvr: make deb needs" \
+	    "debhelper (apt-get install debhelper; make test installs it)" >&2; \
+	    exit 1; }
+	rm -rf $(B)/deb
+	mkdir -p $(B)/deb/linesvr
+	tar -cf - --exclude=./.git --exclude=./build --exclude=./$(B) \
+	    --exclude=./data --exclude=./results --exclude='*.lidx' . | \
+	    tar -xf - -C $(B)/deb/linesvr
+	cd $(B)/deb/linesvr && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    -u WERROR dpkg-buildpackage -b -uc -us -J$(DEB_JOBS)
+	@ls $(B)/deb/*.deb
 
 clean:
 	rm -rf build

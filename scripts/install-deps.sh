@@ -1,61 +1,133 @@
 #!/bin/sh
-# Install what linesvr needs to build and test, from the distribution's
-# packages, only when something is missing. Idempotent: with everything
-# present it only runs its compile tests (cc with the libraries, clang
-# with libFuzzer) and exits 0.
+# What linesvr needs, in three groups, from the distribution's packages:
+#
+#   scripts/install-deps.sh [build|test|run]          install what is missing
+#   scripts/install-deps.sh --check [build|test|run]  only say what is missing
+#
+#   build  a C compiler, pkg-config, libev, inih, libsystemd: `make`,
+#          `make install` and `make deb`'s compile (`make deps`)
+#   test   build + cmocka, clang with libFuzzer, mandoc, debhelper, lintian
+#          and systemd-analyze: everything `make test` runs
+#   run    build + nc and telnet, the clients `make run` tells you to use
+#
+# Each dependency is probed (libraries by compiling and linking a test
+# program, since libev ships no .pc file; tools with command -v), so
+# libraries built from source count too. Idempotent: with everything
+# present it installs nothing and exits 0. Only `make deps`, `make test`
+# and `make run` install; a plain `make` only checks (--check) and says
+# which command installs what is missing. Exit: 0 all present, 1 missing
+# (or the install failed), 2 usage.
 set -eu
 
-# clang and its runtimes (libclang-rt-14-dev holds libFuzzer, which clang
-# only recommends) build the fuzz targets that `make test` smoke-runs.
-PKGS="build-essential pkg-config libev-dev libinih-dev libcmocka-dev"
-PKGS="$PKGS clang libclang-rt-14-dev"
+check=0
+if [ "${1:-}" = --check ]; then
+	check=1
+	shift
+fi
+group=${1:-build}
+case $group in
+build|test|run) ;;
+*)
+	echo "usage: $0 [--check] [build|test|run]" >&2
+	exit 2
+	;;
+esac
 
-have_all() {
-	command -v pkg-config >/dev/null 2>&1 || return 1
-	command -v cc >/dev/null 2>&1 || return 1
-	tmp=$(mktemp -d) || return 1
-	cat > "$tmp/t.c" <<'C'
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <ev.h>
-#include <ini.h>
-#include <cmocka.h>
-int main(void) { return ev_version_major() > 0 ? 0 : 1; }
-C
-	cat > "$tmp/f.c" <<'C'
-#include <stddef.h>
-#include <stdint.h>
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{ return data == NULL && size > 0; }
-C
-	ok=0
-	cc -o "$tmp/t" "$tmp/t.c" -lev -linih -lcmocka >/dev/null 2>&1 || ok=1
-	if [ $ok -eq 0 ]; then
-		command -v clang >/dev/null 2>&1 &&
-		    clang -fsanitize=fuzzer,address,undefined -o "$tmp/f" \
-		    "$tmp/f.c" >/dev/null 2>&1 || ok=1
-	fi
-	rm -rf "$tmp"
-	return $ok
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# links HEADER [CC] [FLAGS...]: a program including HEADER compiles and
+# links with FLAGS. cmocka.h needs the standard headers before it.
+links() {
+	h=$1
+	shift
+	printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n'\
+'#include <setjmp.h>\n#include <%s>\nint main(void) { return 0; }\n' \
+	    "$h" > "$tmp/t.c"
+	"$@" -o "$tmp/t" "$tmp/t.c"
 }
 
-have_all && exit 0
+fuzzer_links() {
+	printf '#include <stddef.h>\n#include <stdint.h>\n'\
+'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);\n'\
+'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)\n'\
+'{ return d == NULL && n > 0; }\n' > "$tmp/f.c"
+	clang -fsanitize=fuzzer,address,undefined -o "$tmp/f" "$tmp/f.c"
+}
 
+systemd_libs() {
+	pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd
+}
+
+missing=""
+what=""
+# want PACKAGES WHAT PROBE...: PACKAGES provide WHAT unless PROBE succeeds.
+want() {
+	pkgs=$1
+	name=$2
+	shift 2
+	if ! "$@" >/dev/null 2>&1; then
+		missing="$missing $pkgs"
+		what="$what, $name"
+	fi
+}
+
+probe() {
+	missing=""
+	what=""
+	cc=${CC:-cc}
+	want build-essential "C compiler $cc" command -v "$cc"
+	want build-essential make command -v make
+	want pkg-config pkg-config command -v pkg-config
+	want libev-dev libev links ev.h "$cc" -lev
+	want libinih-dev inih links ini.h "$cc" -linih
+	want libsystemd-dev libsystemd links systemd/sd-daemon.h "$cc" \
+	    $(systemd_libs)
+	case $group in
+	test)
+		want libcmocka-dev cmocka links cmocka.h "$cc" -lcmocka
+		# libFuzzer is in libclang-rt-14-dev, which clang only recommends.
+		want "clang libclang-rt-14-dev" "clang with libFuzzer" fuzzer_links
+		want mandoc mandoc command -v mandoc
+		want debhelper debhelper command -v dh
+		want lintian lintian command -v lintian
+		want systemd systemd-analyze command -v systemd-analyze
+		;;
+	run)
+		want netcat-openbsd nc command -v nc
+		want telnet telnet command -v telnet
+		;;
+	esac
+}
+
+probe
+[ -z "$missing" ] && exit 0
+
+if [ "$check" -eq 1 ]; then
+	case $group in
+	build) how="make deps" ;;
+	*) how="make $group" ;;
+	esac
+	echo "linesvr: missing ${what#, } (Debian:$missing); run '$how' as" \
+	    "root to install them (it runs scripts/install-deps.sh $group)" >&2
+	exit 1
+fi
 if ! command -v apt-get >/dev/null 2>&1; then
-	echo "install-deps: no apt-get here; install: a C compiler, make," \
-	    "pkg-config, libev, inih and cmocka (with their headers)," \
-	    "and clang with libFuzzer" >&2
+	echo "install-deps: missing ${what#, }; no apt-get here: install" \
+	    "them with the system's package manager" >&2
 	exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then
-	echo "install-deps: missing packages; run as root: apt-get install $PKGS" >&2
+	echo "install-deps: missing ${what#, }; as root: apt-get install$missing" >&2
 	exit 1
 fi
-echo "install-deps: installing $PKGS" >&2
+echo "install-deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
-have_all || { echo "install-deps: still missing after install" >&2; exit 1; }
+# shellcheck disable=SC2086 # one word per package
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+probe
+if [ -n "$missing" ]; then
+	echo "install-deps: still missing after apt-get: ${what#, }" >&2
+	exit 1
+fi

@@ -15,14 +15,8 @@ for tool in dh dpkg-buildpackage lintian; do
 		exit 0
 	fi
 done
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failed=0
-
-fail() {
-	echo "deb.sh: FAIL: $*" >&2
-	failed=1
-}
+name=deb.sh
+. tests/lib.sh
 
 version=$(sed -n 's/^#define LINESVR_VERSION "\(.*\)"$/\1/p' include/version.h)
 [ "$(dpkg-parsechangelog -S Version)" = "$version" ] ||
@@ -30,7 +24,7 @@ version=$(sed -n 's/^#define LINESVR_VERSION "\(.*\)"$/\1/p' include/version.h)
 
 if ! make --no-print-directory B="$B" deb > "$tmp/build.log" 2>&1; then
 	cat "$tmp/build.log" >&2
-	echo "deb.sh: FAIL: make deb" >&2
+	fail "make deb"
 	exit 1
 fi
 deb=$(ls "$B"/deb/linesvr_*.deb)
@@ -92,7 +86,4 @@ if ! out=$("$root/usr/bin/linesvr" --check -c "$tmp/check.ini" 2>&1); then
 	fail "the packaged linesvr --check with the packaged config"
 fi
 
-if [ "$failed" -ne 0 ]; then
-	exit 1
-fi
-echo "deb.sh: ok ($deb)"
+finish "$deb"

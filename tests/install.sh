@@ -8,14 +8,8 @@
 set -u
 cd "$(dirname "$0")/.."
 B=${B:-build}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failed=0
-
-fail() {
-	echo "install.sh: FAIL: $*" >&2
-	failed=1
-}
+name=install.sh
+. tests/lib.sh
 
 # inst DIR TARGET [VAR=VALUE...]: make TARGET with DESTDIR=DIR, quietly
 # unless it fails; its output is in DIR.log.
@@ -125,7 +119,4 @@ left=$(cd "$d" && find . -type f)
 [ -z "$left" ] || fail "uninstall left: $left"
 [ -e "$d/etc/linesvr" ] && fail "uninstall left /etc/linesvr"
 
-if [ "$failed" -ne 0 ]; then
-	exit 1
-fi
-echo "install.sh: ok"
+finish

@@ -60,8 +60,9 @@ PROGS    = $(B)/linesvr $(B)/linesvr-index $(B)/linesvr-gendata \
 # The benchmarks' reference server: built and tested, not installed.
 NULLSVR  = $(B)/linesvr-null
 
-.PHONY: all deps check-deps check-test-deps test tests-build asan run bench \
-    soak clean install uninstall deb fuzz fuzz-build fuzz-smoke FORCE
+.PHONY: all deps check-deps check-unit-deps check-fuzz-deps test \
+    tests-build asan run bench soak clean install uninstall deb fuzz \
+    fuzz-build fuzz-smoke FORCE
 all: $(PROGS) $(NULLSVR)
 
 # A build only checks its dependencies and says how to install what is
@@ -71,8 +72,10 @@ deps:
 	@scripts/install-deps.sh build
 check-deps:
 	@CC="$(CC)" scripts/install-deps.sh --check build
-check-test-deps:
-	@CC="$(CC)" scripts/install-deps.sh --check test
+check-unit-deps:
+	@CC="$(CC)" scripts/install-deps.sh --check unit
+check-fuzz-deps:
+	@scripts/install-deps.sh --check fuzz
 
 # Objects depend on the flags they were compiled with (a stamp file), so
 # changing OPT, CFLAGS or WERROR rebuilds them: `make test` after `make`
@@ -92,7 +95,7 @@ $(B)/obj/lt_%.o: loadtest/%.c $(B)/cflags | check-deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Iloadtest -c -o $@ $<
 # Tests may also include a module's private header (src/index_format.h).
-$(B)/obj/tests/%.o: tests/%.c $(B)/cflags | check-test-deps
+$(B)/obj/tests/%.o: tests/%.c $(B)/cflags | check-unit-deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Iloadtest -Isrc -c -o $@ $<
 
@@ -171,13 +174,13 @@ FUZZ_LIB_OBJ = $(LIB_SRC:src/%.c=$(FB)/obj/%.o)
 
 $(FB)/cflags: FORCE
 	$(call flags_stamp,$(FUZZ_CC) $(FUZZ_CFLAGS))
-$(FB)/obj/%.o: src/%.c $(FB)/cflags | check-test-deps
+$(FB)/obj/%.o: src/%.c $(FB)/cflags | check-fuzz-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
-$(FB)/obj/lt_%.o: loadtest/%.c $(FB)/cflags | check-test-deps
+$(FB)/obj/lt_%.o: loadtest/%.c $(FB)/cflags | check-fuzz-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
-$(FB)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c $(FB)/cflags | check-test-deps
+$(FB)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c $(FB)/cflags | check-fuzz-deps
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer-no-link -c -o $@ $<
 $(FB)/liblinesvr.a: $(FUZZ_LIB_OBJ)
@@ -219,13 +222,14 @@ soak: all
 # installed binary with it. Both are made from the tree's files by
 # changing paths only; the recipe fails if a path was not found.
 IB = $(B)/install
+INI_FILE = file = $(DATADIR)/linesvr/sample.txt
+INI_PATH = path = $(STATEDIR)/sample.txt.lidx
 $(IB)/linesvr.ini: conf/linesvr.ini FORCE
 	@mkdir -p $(@D)
-	@sed -e '/^\[server\]/,/^\[/s|^file *=[^;]*|file = $(DATADIR)/linesvr/sample.txt |' \
-	    -e '/^\[index\]/,/^\[/s|^path *=[^;]*|path = $(STATEDIR)/sample.txt.lidx |' \
+	@sed -e '/^\[server\]/,/^\[/s|^file *=[^;]*|$(INI_FILE) |' \
+	    -e '/^\[index\]/,/^\[/s|^path *=[^;]*|$(INI_PATH) |' \
 	    conf/linesvr.ini > $@
-	@grep -q '^file = $(DATADIR)/linesvr/sample.txt ' $@ && \
-	    grep -q '^path = $(STATEDIR)/sample.txt.lidx ' $@ || \
+	@grep -q '^$(INI_FILE) ' $@ && grep -q '^$(INI_PATH) ' $@ || \
 	    { echo "install: conf/linesvr.ini has no [server] file or" \
 	    "[index] path line to set" >&2; rm -f $@; exit 1; }
 $(IB)/linesvr.service: scripts/linesvr.service FORCE
@@ -295,4 +299,6 @@ deb:
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# (Not the package build's copy of the tree in build/deb.)
+-include $(shell find build -path build/deb -prune -o -name '*.d' -print \
+    2>/dev/null)

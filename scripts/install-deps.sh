@@ -10,6 +10,9 @@
 #          and systemd-analyze: everything `make test` runs
 #   run    build + nc and telnet, the clients `make run` tells you to use
 #
+# and two parts of test that the Makefile checks before compiling test
+# programs: unit (build + cmocka) and fuzz (build + clang with libFuzzer).
+#
 # Each dependency is probed (libraries by compiling and linking a test
 # program, since libev ships no .pc file; tools with command -v), so
 # libraries built from source count too. Idempotent: with everything
@@ -26,9 +29,9 @@ if [ "${1:-}" = --check ]; then
 fi
 group=${1:-build}
 case $group in
-build|test|run) ;;
+build|test|run|unit|fuzz) ;;
 *)
-	echo "usage: $0 [--check] [build|test|run]" >&2
+	echo "usage: $0 [--check] [build|test|run|unit|fuzz]" >&2
 	exit 2
 	;;
 esac
@@ -84,10 +87,18 @@ probe() {
 	want libsystemd-dev libsystemd links systemd/sd-daemon.h "$cc" \
 	    $(systemd_libs)
 	case $group in
-	test)
+	test|unit)
 		want libcmocka-dev cmocka links cmocka.h "$cc" -lcmocka
+		;;
+	esac
+	case $group in
+	test|fuzz)
 		# libFuzzer is in libclang-rt-14-dev, which clang only recommends.
 		want "clang libclang-rt-14-dev" "clang with libFuzzer" fuzzer_links
+		;;
+	esac
+	case $group in
+	test)
 		want mandoc mandoc command -v mandoc
 		want debhelper debhelper command -v dh
 		want lintian lintian command -v lintian
@@ -106,10 +117,11 @@ probe
 if [ "$check" -eq 1 ]; then
 	case $group in
 	build) how="make deps" ;;
-	*) how="make $group" ;;
+	run) how="make run" ;;
+	*) how="make test" ;;
 	esac
 	echo "linesvr: missing ${what#, } (Debian:$missing); run '$how' as" \
-	    "root to install them (it runs scripts/install-deps.sh $group)" >&2
+	    "root to install them (or: scripts/install-deps.sh $group)" >&2
 	exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -77,7 +77,7 @@ done
 unit=$d/usr/local/lib/systemd/system/linesvr.service
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 case $exec_start in
-/usr/local/bin/linesvr\ *-c\ /etc/linesvr/linesvr.ini*) ;;
+"/usr/local/bin/linesvr "*" /etc/linesvr/linesvr.ini"*) ;;
 *) fail "unit: ExecStart=$exec_start" ;;
 esac
 sed -e "s,^file = /,file = $d/," -e "s,^path = /,path = $d/," \

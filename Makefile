@@ -207,6 +207,12 @@ run:
 	@$(MAKE) --no-print-directory all
 	@scripts/run.sh
 
+# Three replicas of data/sample.txt behind HAProxy on 127.0.0.1:10497, in
+# the background: scripts/cluster.sh status | restart-rolling | stop.
+.PHONY: cluster
+cluster: all
+	@B=$(B) scripts/cluster.sh start $(CLUSTER_REPLICAS)
+
 bench: all
 	@scripts/bench.sh $(BENCH_ARGS)
 

@@ -307,7 +307,7 @@ static void
 wait_sessions_everywhere(int nrep, long long timeout_ms)
 {
 	long long end = now_ms() + timeout_ms;
-	char name[8];
+	char name[16];
 	int i, ok;
 
 	for (;;) {
@@ -507,7 +507,7 @@ group_teardown(void **state)
 static void
 start_cluster(int nrep, const char *pem, const char *allow)
 {
-	char nr[8], tls[16], status[64], name[8];
+	char nr[16], tls[16], status[64], name[16];
 	int i;
 
 	pick_ports();
@@ -531,7 +531,7 @@ static void
 stop_cluster(int nrep)
 {
 	pid_t pids[REPLICAS + 1];
-	char name[8], path[200];
+	char name[16], path[200];
 	long long end;
 	int i, n = 0;
 
@@ -605,7 +605,7 @@ test_restart_rolling_under_load(void **state)
 {
 	struct result r;
 	pid_t b, before[REPLICAS + 1];
-	char name[8], status[64];
+	char name[16], status[64];
 	int i;
 	(void)state;
 

@@ -384,8 +384,9 @@ do_restart_rolling() {
 	[ -n "$list" ] || list=$(seq 1 "$N")
 	for i in $list; do
 		case $i in '' | *[!0-9]*) die "restart-rolling: bad replica $i" ;; esac
-		[ "$i" -ge 1 ] && [ "$i" -le "$N" ] ||
-		    die "restart-rolling: no replica r$i"
+		if [ "$i" -lt 1 ] || [ "$i" -gt "$N" ]; then
+			die "restart-rolling: no replica r$i"
+		fi
 		t0=$(now_ds)
 		set_state "r$i" drain
 		end=$((t0 + DRAIN_WAIT * 10))

@@ -210,7 +210,9 @@ run:
 # Three replicas of data/sample.txt behind HAProxy on 127.0.0.1:10497, in
 # the background: scripts/cluster.sh status | restart-rolling | stop.
 .PHONY: cluster
-cluster: all
+cluster:
+	@scripts/install-deps.sh run
+	@$(MAKE) --no-print-directory all
 	@B=$(B) scripts/cluster.sh start $(CLUSTER_REPLICAS)
 
 bench: all

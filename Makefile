@@ -211,7 +211,7 @@ run:
 # the background: scripts/cluster.sh status | restart-rolling | stop.
 .PHONY: cluster
 cluster:
-	@scripts/install-deps.sh run
+	@scripts/install-deps.sh cluster
 	@$(MAKE) --no-print-directory all
 	@B=$(B) scripts/cluster.sh start $(CLUSTER_REPLICAS)
 

@@ -6,9 +6,11 @@
 #
 #   build  a C compiler, pkg-config, libev, inih, libsystemd: `make`,
 #          `make install` and `make deb`'s compile (`make deps`)
-#   test   build + cmocka, clang with libFuzzer, mandoc, debhelper, lintian
-#          and systemd-analyze: everything `make test` runs
+#   test   build + cmocka, clang with libFuzzer, mandoc, debhelper, lintian,
+#          systemd-analyze, haproxy, openssl and nc: everything `make test`
+#          runs
 #   run    build + nc and telnet, the clients `make run` tells you to use
+#   cluster  run + haproxy: `make cluster`
 #
 # and two parts of test that the Makefile checks before compiling test
 # programs: unit (build + cmocka) and fuzz (build + clang with libFuzzer).
@@ -29,9 +31,9 @@ if [ "${1:-}" = --check ]; then
 fi
 group=${1:-build}
 case $group in
-build|test|run|unit|fuzz) ;;
+build|test|run|cluster|unit|fuzz) ;;
 *)
-	echo "usage: $0 [--check] [build|test|run|unit|fuzz]" >&2
+	echo "usage: $0 [--check] [build|test|run|cluster|unit|fuzz]" >&2
 	exit 2
 	;;
 esac
@@ -103,12 +105,18 @@ probe() {
 		want debhelper debhelper command -v dh
 		want lintian lintian command -v lintian
 		want systemd systemd-analyze command -v systemd-analyze
+		want haproxy haproxy command -v haproxy
+		want openssl openssl command -v openssl
+		want netcat-openbsd nc command -v nc
 		;;
-	run)
+	run|cluster)
 		want netcat-openbsd nc command -v nc
 		want telnet telnet command -v telnet
 		;;
 	esac
+	if [ "$group" = cluster ]; then
+		want haproxy haproxy command -v haproxy
+	fi
 }
 
 probe
@@ -118,6 +126,7 @@ if [ "$check" -eq 1 ]; then
 	case $group in
 	build) how="make deps" ;;
 	run) how="make run" ;;
+	cluster) how="make cluster" ;;
 	*) how="make test" ;;
 	esac
 	echo "linesvr: missing ${what#, } (Debian:$missing); run '$how' as" \

@@ -50,6 +50,10 @@ struct run {
 	atomic_uint finished;	/* workers done */
 };
 
+/*
+ * Every request sent is, at the end, answered, lost or stalled:
+ * sent == answers + lost + err[ERR_STALLED].
+ */
 struct tally {
 	uint64_t answers;	/* every answer, warmup included */
 	uint64_t measured;	/* answers to requests sent after warmup */
@@ -57,6 +61,11 @@ struct tally {
 	uint64_t verified, mismatches;
 	uint64_t err[ERR_KINDS];
 	uint64_t behind;	/* open loop: due but never sent */
+	uint64_t sent;		/* requests, each once, warmup included */
+	uint64_t retries;	/* requests sent again (--retry) */
+	uint64_t reconnects;	/* connections re-established (--retry) */
+	uint64_t abandoned;	/* connections that could not be (--retry) */
+	uint64_t lost;		/* requests unanswered on broken connections */
 	uint64_t bytes_in, bytes_out;	/* after warmup */
 	uint64_t connected;
 	uint64_t t_last;	/* the last measured answer */

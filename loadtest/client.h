@@ -7,6 +7,13 @@
  *
  * Per round a client makes at most one read (per readiness) and one write
  * (all requests queued since the last one), and no allocation.
+ *
+ * A connection that breaks mid-run (EOF, a reset, a failed write) loses
+ * its unanswered requests; with --retry the client reconnects instead
+ * (retry.h: backoff) and resends them in order, each at most N times. A
+ * partial answer is discarded with its connection. A client that cannot
+ * reconnect within --timeout of the break, or by the deadline, is given
+ * up (abandoned) and what it still held is lost.
  */
 #ifndef BENCH_CLIENT_H
 #define BENCH_CLIENT_H
@@ -19,10 +26,17 @@ struct worker;
 
 struct flight {
 	uint64_t key;
-	uint64_t t;	/* ns: sent (closed loop) or scheduled (open loop) */
+	uint64_t t;	/* ns: first sent (closed loop) or scheduled (open
+			   loop); a resent request keeps it */
+	uint32_t tries;	/* times resent */
 };
 
-enum client_state { CL_CONNECTING, CL_READY, CL_DEAD };
+enum client_state {
+	CL_CONNECTING,	/* connect started (the first, or a reconnect) */
+	CL_READY,	/* connected: requests go out, answers come in */
+	CL_BROKEN,	/* --retry: no connection; redial at t_wake */
+	CL_DEAD		/* closed for good */
+};
 
 struct client {
 	int fd;
@@ -40,10 +54,22 @@ struct client {
 	uint64_t t_dial;	/* connect started */
 	struct client *next_flush;
 	int queued;		/* on the worker's flush list */
+	/* --retry: reconnecting */
+	uint32_t attempts;	/* reconnects since the last answer */
+	uint64_t t_give_up;	/* --timeout after the break */
+	uint64_t t_wake;	/* BROKEN: redial; CONNECTING again: give up */
+	struct client *next_retry;
+	int on_retry;		/* on the worker's retry list (reconnecting) */
 };
 
-/* Start connecting; counts a failure and marks the client dead. */
-void client_dial(struct worker *w, struct client *c, unsigned source);
+/*
+ * Start connecting. A failure is counted; the client is then dead (the
+ * first connect) or waits to try again (a reconnect).
+ */
+void client_dial(struct worker *w, struct client *c);
+
+/* A reconnect is due (BROKEN), or overdue (CONNECTING): go on or give up. */
+void client_redial(struct worker *w, struct client *c);
 
 /* The connect completed or failed (the socket became writable). */
 void client_on_connect(struct worker *w, struct client *c);
@@ -58,7 +84,16 @@ void client_flush(struct worker *w, struct client *c);
 /* One read; hands each complete answer to the tally. */
 void client_on_read(struct worker *w, struct client *c);
 
-/* Close, counting kind (unless ERR_KINDS) and forgetting its flights. */
+/* Close for good, counting kind (unless ERR_KINDS); what it still held
+ * is lost. */
 void client_close(struct worker *w, struct client *c, int kind);
+
+/* The connection broke (kind): reconnect and resend (--retry), or lose
+ * the unanswered requests and die. */
+void client_break(struct worker *w, struct client *c, int kind);
+
+/* The run ends now: what c still holds is lost if it has no connection,
+ * else stalled. */
+void client_abandon(struct worker *w, struct client *c);
 
 #endif

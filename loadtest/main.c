@@ -214,16 +214,26 @@ monitor(struct run *run, struct worker *ws, int live)
 	}
 }
 
+/*
+ * Connection failures: nothing connected, requests lost, a connection
+ * error. With --retry only what was not recovered counts: a first
+ * connect that failed (fewer connected than asked for) or a connection
+ * that could not be re-established.
+ */
 static int
-exit_status(const struct tally *t)
+exit_status(const struct tally *t, const struct opts *o)
 {
+	int conn_err = t->err[ERR_CONNECT_REFUSED] > 0 ||
+	    t->err[ERR_CONNECT_TIMEOUT] > 0 || t->err[ERR_CONNECT_OTHER] > 0 ||
+	    t->err[ERR_CLOSED] > 0 || t->err[ERR_IO] > 0;
+
+	if (o->retry > 0)
+		conn_err = t->connected < o->conns || t->abandoned > 0;
 	if (t->err[ERR_STALLED] > 0)
 		return EXIT_STALLED;
 	if (t->err[ERR_PROTOCOL] > 0 || t->mismatches > 0)
 		return EXIT_PROTOCOL;
-	if (t->connected == 0 || t->err[ERR_CONNECT_REFUSED] > 0 ||
-	    t->err[ERR_CONNECT_TIMEOUT] > 0 || t->err[ERR_CONNECT_OTHER] > 0 ||
-	    t->err[ERR_CLOSED] > 0 || t->err[ERR_IO] > 0)
+	if (t->connected == 0 || t->lost > 0 || conn_err)
 		return EXIT_CONNECT;
 	return EXIT_OK;
 }
@@ -244,7 +254,7 @@ collect(struct result *res, struct run *run, struct worker *ws)
 	}
 	if (res->t.t_last > run->t_warm)
 		res->elapsed = (double)(res->t.t_last - run->t_warm) / 1e9;
-	res->status = exit_status(&res->t);
+	res->status = exit_status(&res->t, run->o);
 }
 
 static void

@@ -10,10 +10,16 @@
  * is owed (backpressure). It has nothing else: plain level-triggered epoll,
  * no parser, no index, no timeouts, no STATS, no lingering close.
  *
+ * For tests of clients that retry, -a N breaks every connection after its
+ * N-th answer, as if its server had died: the requests after it are never
+ * answered and the connection is closed.
+ *
  * usage: linesvr-null [-b ADDR] [-p PORT] [-l LEN] [-t THREADS] [-d SECONDS]
+ *                     [-a ANSWERS]
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -48,13 +54,14 @@ _Static_assert(OBUF_SIZE >= sizeof(OK_PREFIX) - 1 + MAX_LEN,
 
 struct opts {
 	const char *bind;
-	unsigned long port, len, threads, seconds;
+	unsigned long port, len, threads, seconds, close_after;
 };
 
 /* Process-wide; read-only once the threads run. */
 struct shared {
 	char *answer;           /* "OK\r\n", LEN - 1 'x', "\n" */
 	size_t answer_len;
+	unsigned long close_after;  /* -a: answers per connection, 0 = all */
 	int stopfd;             /* eventfd, never read: once written, every
 	                           loop sees it readable and stops */
 	int sigfd;              /* signalfd: SIGTERM, SIGINT */
@@ -67,6 +74,7 @@ struct conn {
 	uint32_t events;            /* what epoll watches: EPOLLIN or EPOLLOUT */
 	int quit;                   /* QUIT seen: close once the output is sent */
 	int held;                   /* complete lines wait for room in obuf */
+	unsigned long answered;     /* for -a */
 	char *in;                   /* unanswered bytes (IN_SIZE), or NULL */
 	size_t in_len;
 	char *out;                  /* answers the socket did not take, or NULL */
@@ -142,7 +150,8 @@ settle(struct worker *w, struct conn *c)
 /*
  * Answer the complete lines of buf into w->obuf (at *olen) while they fit;
  * returns the bytes used. A line starting with QUIT ends the connection:
- * it and everything after it are dropped unanswered.
+ * it and everything after it are dropped unanswered; so does the answer
+ * that reaches -a.
  */
 static size_t
 answer_lines(struct worker *w, struct conn *c, const char *buf, size_t len,
@@ -168,6 +177,10 @@ answer_lines(struct worker *w, struct conn *c, const char *buf, size_t len,
 		memcpy(w->obuf + *olen, sh->answer, sh->answer_len);
 		*olen += sh->answer_len;
 		pos += n + 1;
+		if (++c->answered == sh->close_after) {
+			c->quit = 1;
+			return len;
+		}
 	}
 	return pos;
 }
@@ -526,7 +539,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: linesvr-null [-b ADDR] [-p PORT] [-l LEN] "
-	    "[-t THREADS] [-d SECONDS]\n");
+	    "[-t THREADS] [-d SECONDS] [-a ANSWERS]\n");
 }
 
 /* Digits only (strtoul alone takes spaces and signs), within lo..hi. */
@@ -556,7 +569,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .bind = "127.0.0.1", .len = 100, .threads = 1 };
 	opterr = 0;
-	while (rc == 0 && (ch = getopt(argc, argv, ":b:p:l:t:d:")) != -1) {
+	while (rc == 0 && (ch = getopt(argc, argv, ":b:p:l:t:d:a:")) != -1) {
 		if (ch == 'b')
 			o->bind = optarg;
 		else if (ch == 'p')
@@ -568,6 +581,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 			    &o->threads);
 		else if (ch == 'd')
 			rc = num_opt(ch, optarg, 0, MAX_SECONDS, &o->seconds);
+		else if (ch == 'a')
+			rc = num_opt(ch, optarg, 1, ULONG_MAX, &o->close_after);
 		else {
 			fprintf(stderr, ch == ':' ? "linesvr-null: -%c needs "
 			    "a value\n" : "linesvr-null: unknown option -%c\n",
@@ -655,6 +670,7 @@ main(int argc, char **argv)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);       /* a closed peer is an EPIPE, not death */
 	(void)net_raise_nofile();      /* benchmarks open thousands */
+	sh.close_after = o.close_after;
 	if (make_answer(&sh, o.len) < 0 || open_control(&sh, o.seconds) < 0 ||
 	    claim_port(&ss, &len) < 0 ||
 	    (w = workers_open(&sh, &ss, len, o.threads)) == NULL)

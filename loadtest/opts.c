@@ -9,6 +9,7 @@
 
 #include "opts.h"
 #include "parse.h"
+#include "retry.h"
 #include "version.h"
 
 #define DEFAULT_PORT	"10497"
@@ -20,7 +21,8 @@ static const char USAGE[] =
 "usage: linesvr-bench [-h HOST] [-p PORT] [-c CONNS] [-P DEPTH] [-t THREADS]\n"
 "                     [-d SECONDS | -n REQUESTS] [--rate R] [--warmup S]\n"
 "                     [--keys DIST] [-k K] [--proto P] [--verify FILE]\n"
-"                     [--nodelay 0|1] [--connect-storm K] [--json | --csv]\n"
+"                     [--retry N] [--nodelay 0|1] [--connect-storm K]\n"
+"                     [--json | --csv]\n"
 "       linesvr-bench --load FILE --proto redis|memcached [-h HOST] -p PORT\n"
 "\n"
 "Load generator for linesvr, Redis and memcached: GETs of line numbers.\n"
@@ -47,6 +49,12 @@ static const char USAGE[] =
 "      --seed N           key generator seed (default 1)\n"
 "      --proto P          lines | redis | memcached (default lines)\n"
 "      --verify FILE      check every answer against FILE's lines\n"
+"      --retry N          when a connection breaks (closed, reset, or a\n"
+"                         write fails), reconnect and resend its\n"
+"                         unanswered requests in order, each at most N\n"
+"                         times (default 0: they are lost); latency counts\n"
+"                         from the first send. Reconnects back off from\n"
+"                         0 to 0.5 s and stop --timeout after the break\n"
 "      --nodelay 0|1      TCP_NODELAY on the client (default 1)\n"
 "      --connect-storm K  open K connections at once, report their\n"
 "                         connect times, then run the load over all of\n"
@@ -68,12 +76,16 @@ static const char USAGE[] =
 "\n"
 "Exit status: 0 ok; 2 usage; 3 connection failures (refused, timed out,\n"
 "closed by the server); 4 protocol errors or --verify mismatches; 5 stalled\n"
-"(answers missing at the deadline). When several apply, the highest.\n";
+"(answers missing at the deadline). When several apply, the highest.\n"
+"With --retry, a broken connection that was re-established is not a\n"
+"failure: 3 then means a first connect failed, a connection could not be\n"
+"re-established, or requests were lost (see reconnects, lost).\n";
 
 enum {
 	OPT_RATE = 256, OPT_WARMUP, OPT_KEYS, OPT_SEED, OPT_PROTO, OPT_VERIFY,
 	OPT_NODELAY, OPT_STORM, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_JSON, OPT_CSV,
-	OPT_LABEL, OPT_SPID, OPT_PROGRESS, OPT_LOAD, OPT_HELP, OPT_VERSION
+	OPT_LABEL, OPT_SPID, OPT_PROGRESS, OPT_LOAD, OPT_HELP, OPT_VERSION,
+	OPT_RETRY
 };
 
 static const struct option LONGOPTS[] = {
@@ -92,6 +104,7 @@ static const struct option LONGOPTS[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "proto", required_argument, NULL, OPT_PROTO },
 	{ "verify", required_argument, NULL, OPT_VERIFY },
+	{ "retry", required_argument, NULL, OPT_RETRY },
 	{ "nodelay", required_argument, NULL, OPT_NODELAY },
 	{ "connect-storm", required_argument, NULL, OPT_STORM },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -198,6 +211,8 @@ counts(struct opts *o, int c, const char *a, int *have_d, int *have_n)
 		return u32("--connect-storm", a, 1, MAX_CONNS, &o->conns);
 	case OPT_SEED:
 		return parse_u64(a, &o->seed) ? bad("--seed", a) : 0;
+	case OPT_RETRY:
+		return u32("--retry", a, 0, RETRY_MAX, &o->retry);
 	case OPT_SPID:
 		if (parse_u64_range(a, 1, 1u << 30, &v) != 0)
 			return bad("--server-pid", a);

@@ -36,6 +36,7 @@ struct opts {
 	enum proto proto;
 	const char *verify;	/* FILE or NULL */
 	const char *load;	/* FILE or NULL: load keys, no benchmark */
+	uint32_t retry;		/* --retry: resends per request, 0 = none */
 	int nodelay;
 	int storm;		/* --connect-storm was given */
 	int json, csv, quiet;

@@ -142,6 +142,24 @@ human_errors(FILE *f, const struct tally *t)
 	fprintf(f, "%s\n", any ? "" : "none");
 }
 
+/* Broken connections: what was resent, what was lost. */
+static void
+human_retry(FILE *f, const struct result *r)
+{
+	const struct tally *t = &r->t;
+
+	if (r->o->retry > 0)
+		fprintf(f, "retry       up to %u times: %" PRIu64 " reconnects, %"
+		    PRIu64 " connections abandoned, %" PRIu64 " requests "
+		    "resent, %" PRIu64 " lost of %" PRIu64 " sent\n",
+		    r->o->retry, t->reconnects, t->abandoned, t->retries,
+		    t->lost, t->sent);
+	else if (t->lost > 0)
+		fprintf(f, "lost        %" PRIu64 " of %" PRIu64 " requests sent, "
+		    "unanswered on broken connections (--retry resends "
+		    "them)\n", t->lost, t->sent);
+}
+
 static void
 human_cpu(FILE *f, const struct result *r)
 {
@@ -181,6 +199,7 @@ report_human(FILE *f, const struct result *r)
 	if (t->behind > 0)
 		fprintf(f, "behind      %" PRIu64 " requests were due but never "
 		    "sent (-P too small for the rate)\n", t->behind);
+	human_retry(f, r);
 	fprintf(f, "connect     %" PRIu64 " of %u: ", r->connect.count,
 	    r->o->conns);
 	human_latency(f, &r->connect, CONNECT_PCTS, NCONNECT_PCTS, 0);
@@ -258,7 +277,11 @@ report_json(FILE *f, const struct result *r)
 	for (i = 0; i < ERR_KINDS; i++)
 		fprintf(f, "%s\"%s\":%" PRIu64, i > 0 ? "," : "",
 		    err_kind_name[i], t->err[i]);
-	fprintf(f, "},\"behind\":%" PRIu64 ",", t->behind);
+	fprintf(f, "},\"behind\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"answers\":%"
+	    PRIu64 ",\"retry\":%u,\"retries\":%" PRIu64 ",\"reconnects\":%"
+	    PRIu64 ",\"abandoned\":%" PRIu64 ",\"lost\":%" PRIu64 ",", t->behind,
+	    t->sent, t->answers, r->o->retry, t->retries, t->reconnects,
+	    t->abandoned, t->lost);
 	json_hist(f, "connect_ns", &r->connect, CONNECT_PCTS, NCONNECT_PCTS);
 	fprintf(f, ",\"client_cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,"
 	    "\"percent\":%.1f},\"wall_s\":%.3f,\"server_cpu_s\":", r->cpu_user,
@@ -302,7 +325,7 @@ csv_header(FILE *f)
 	for (i = 0; i < NCONNECT_PCTS; i++)
 		fprintf(f, ",connect_%s_ns", CONNECT_PCTS[i].name);
 	fprintf(f, ",cpu_user_s,cpu_sys_s,cpu_percent,wall_s,server_cpu_s,"
-	    "status\n");
+	    "status,sent,answers,retry,retries,reconnects,abandoned,lost\n");
 }
 
 void
@@ -337,5 +360,7 @@ report_csv(FILE *f, const struct result *r)
 	    r->wall > 0 ? 100 * cpu / r->wall : 0, r->wall);
 	if (r->server_cpu >= 0)
 		fprintf(f, "%.3f", r->server_cpu);
-	fprintf(f, ",%d\n", r->status);
+	fprintf(f, ",%d,%" PRIu64 ",%" PRIu64 ",%u,%" PRIu64 ",%" PRIu64 ",%"
+	    PRIu64 ",%" PRIu64 "\n", r->status, t->sent, t->answers, o->retry,
+	    t->retries, t->reconnects, t->abandoned, t->lost);
 }

@@ -37,6 +37,11 @@ tally_merge(struct tally *dst, const struct tally *src)
 	for (i = 0; i < ERR_KINDS; i++)
 		dst->err[i] += src->err[i];
 	dst->behind += src->behind;
+	dst->sent += src->sent;
+	dst->retries += src->retries;
+	dst->reconnects += src->reconnects;
+	dst->abandoned += src->abandoned;
+	dst->lost += src->lost;
 	dst->bytes_in += src->bytes_in;
 	dst->bytes_out += src->bytes_out;
 	dst->connected += src->connected;

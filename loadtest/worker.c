@@ -31,6 +31,7 @@ worker_init(struct worker *w, struct run *run, unsigned id, uint32_t first,
 	w->quota = quota;
 	w->rate = o->rate * nclients / o->conns;
 	w->ep = -1;
+	w->t_retry = NO_TIME;
 	w->rbuf_size = RBUF_SIZE;
 	w->clients = calloc(nclients, sizeof(*w->clients));
 	w->flights = calloc(nclients * depth, sizeof(*w->flights));
@@ -110,8 +111,7 @@ connect_all(struct worker *w)
 	uint32_t i;
 
 	for (i = 0; i < w->nclients; i++) {
-		client_dial(w, &w->clients[i], r->spread_src ?
-		    1 + (w->first + i) / DIAL_PER_SOURCE : 0);
+		client_dial(w, &w->clients[i]);
 		if (i % CONNECT_BATCH == CONNECT_BATCH - 1)
 			harvest(w, 0);
 	}
@@ -162,6 +162,45 @@ worker_refill(struct worker *w, struct client *c)
 		worker_queue_flush(w, c);
 }
 
+void
+worker_queue_retry(struct worker *w, struct client *c)
+{
+	if (!c->on_retry) {
+		c->on_retry = 1;
+		c->next_retry = w->retry;
+		w->retry = c;
+		w->retrying++;
+	}
+	if (c->t_wake < w->t_retry)
+		w->t_retry = c->t_wake;
+}
+
+/*
+ * Redial the clients whose time has come, or give them up; drop those
+ * connected again or dead from the list, and note the next wake.
+ */
+static void
+retry_due(struct worker *w)
+{
+	struct client **pp = &w->retry, *c;
+
+	w->t_retry = NO_TIME;
+	while ((c = *pp) != NULL) {
+		if (c->state != CL_READY && c->state != CL_DEAD &&
+		    w->now >= c->t_wake)
+			client_redial(w, c);
+		if (c->state == CL_READY || c->state == CL_DEAD) {
+			*pp = c->next_retry;
+			c->on_retry = 0;
+			w->retrying--;
+			continue;
+		}
+		if (c->t_wake < w->t_retry)
+			w->t_retry = c->t_wake;
+		pp = &c->next_retry;
+	}
+}
+
 static void
 flush_all(struct worker *w)
 {
@@ -187,7 +226,7 @@ schedule(struct worker *w)
 			break;
 		c = &w->clients[w->m % w->nclients];
 		w->m++;
-		if (c->state != CL_READY)
+		if (c->state == CL_DEAD)	/* reconnecting: still due */
 			continue;
 		c->due_j++;
 		worker_refill(w, c);
@@ -243,6 +282,8 @@ next_wake(const struct worker *w)
 	}
 	if (w->inflight > 0)
 		t = min_u64(t, w->t_progress + timeout_ns(w));
+	if (w->retry != NULL)
+		t = min_u64(t, w->t_retry);
 	return t;
 }
 
@@ -252,14 +293,17 @@ check_end(struct worker *w)
 {
 	const struct run *r = w->run;
 
+	uint32_t i;
+
 	if (atomic_load(&r->stop) || w->now >= r->t_end ||
-	    w->issued >= w->quota || w->alive == 0)
+	    w->issued >= w->quota || (w->alive == 0 && w->retrying == 0))
 		w->stopping = 1;
 	if (w->stopping && w->inflight == 0)
 		return 1;
 	if (w->now >= r->t_deadline || (w->inflight > 0 &&
 	    w->now - w->t_progress >= timeout_ns(w))) {
-		w->t.err[ERR_STALLED] += w->inflight;
+		for (i = 0; i < w->nclients; i++)
+			client_abandon(w, &w->clients[i]);
 		return 1;
 	}
 	return 0;
@@ -268,6 +312,12 @@ check_end(struct worker *w)
 static void
 on_event(struct worker *w, struct client *c, uint32_t events)
 {
+	if (c->state == CL_CONNECTING) {	/* a reconnect (--retry) */
+		client_on_connect(w, c);
+		return;
+	}
+	if (c->state != CL_READY)	/* broke earlier in this batch */
+		return;
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		client_on_read(w, c);
 	if (c->state == CL_READY && (events & EPOLLOUT))
@@ -291,6 +341,8 @@ load(struct worker *w)
 	for (;;) {
 		flush_all(w);
 		w->now = now_ns();
+		if (w->retry != NULL)
+			retry_due(w);
 		if (check_end(w))
 			break;
 		if (w->rate > 0 && !w->stopping)

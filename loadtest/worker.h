@@ -9,6 +9,9 @@
  * It stops sending at t_end (or when its share of -n is sent), waits for
  * the answers in flight, and gives up at the deadline or when no answer
  * has come for --timeout seconds (stalled).
+ *
+ * With --retry, clients whose connection broke wait on a retry list for
+ * their next reconnect; the loop wakes for the earliest of them.
  */
 #ifndef BENCH_WORKER_H
 #define BENCH_WORKER_H
@@ -51,6 +54,9 @@ struct worker {
 	struct hist connect;		/* connect times, ns */
 	uint32_t connecting;
 	uint32_t alive;			/* clients connected and not closed */
+	struct client *retry;		/* clients reconnecting (--retry) */
+	uint32_t retrying;		/* on that list */
+	uint64_t t_retry;		/* the earliest t_wake on it */
 
 	pthread_mutex_t mu;		/* guards shared and done */
 	struct tally shared;		/* published copy of t, for the live line */
@@ -74,5 +80,8 @@ void worker_refill(struct worker *w, struct client *c);
 
 /* Called by client.c: c has queued requests to write this round. */
 void worker_queue_flush(struct worker *w, struct client *c);
+
+/* Called by client.c: c lost its connection and will redial at t_wake. */
+void worker_queue_retry(struct worker *w, struct client *c);
 
 #endif

@@ -5,6 +5,12 @@
  * exit statuses must hold for a wrong reference file (4), a stopped server
  * (5, within the deadline) and an absent one (3).
  *
+ * Broken connections (issue 12, item 2): against linesvr-null -a N, which
+ * closes every connection after N answers, --retry loses nothing and
+ * exits 0, and without it the requests in flight are lost (exit 3); a
+ * server killed or stopped mid-run loses exactly what was in flight, with
+ * or without --retry. In every run sent = answers + lost + stalled.
+ *
  * The harness runs the server (LINESVR_BIN); this file runs the bench the
  * test runner names (LINESVR_BENCH_BIN), so the sanitizer build tests the
  * sanitizer builds; every child is bounded in time and its output checked
@@ -25,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dial.h"
@@ -32,11 +39,15 @@
 
 #define LINES		20000
 #define BENCH_MS	30000
+#define NULL_LEN	100	/* linesvr-null's line, LF included */
+#define NULL_KEYS	10
 
 struct smoke {
 	struct srv s;       /* text.txt is the server's file */
 	char other[160];    /* another text, for a wrong reference */
 	char bout[160], berr[160];
+	char nulltext[160]; /* linesvr-null's answers as a file of NULL_KEYS */
+	char nullout[160];  /* linesvr-null's stdout */
 };
 
 static struct smoke S;
@@ -69,6 +80,8 @@ start_server(void **state)
 	snprintf(S.other, sizeof(S.other), "%s/other.txt", S.s.dir);
 	snprintf(S.bout, sizeof(S.bout), "%s/bench.out", S.s.dir);
 	snprintf(S.berr, sizeof(S.berr), "%s/bench.err", S.s.dir);
+	snprintf(S.nulltext, sizeof(S.nulltext), "%s/null.txt", S.s.dir);
+	snprintf(S.nullout, sizeof(S.nullout), "%s/null.out", S.s.dir);
 	write_text(S.s.text, 1);
 	write_text(S.other, 2);
 	srv_start(&S.s, NULL);
@@ -86,31 +99,43 @@ stop_server(void **state)
 	return 0;
 }
 
-/* Run the bench with extra args (NULL-terminated); its exit status. */
-static int
-bench(const char *a0, ...)
+/* Start the bench on port with extra args (NULL-terminated). */
+static pid_t
+bench_start(int port, const char *a0, ...)
 {
 	const char *bin = getenv("LINESVR_BENCH_BIN");
+	static char portstr[16];
 	const char *argv[32];
-	char port[16];
-	va_list ap;
-	int n = 0, rc;
+	int n = 0;
 	const char *a;
+	va_list ap;
 
-	snprintf(port, sizeof(port), "%d", S.s.port);
+	snprintf(portstr, sizeof(portstr), "%d", port);
 	argv[n++] = bin != NULL ? bin : "build/linesvr-bench";
 	argv[n++] = "-p";
-	argv[n++] = port;
+	argv[n++] = portstr;
 	va_start(ap, a0);
 	for (a = a0; a != NULL && n < 31; a = va_arg(ap, const char *))
 		argv[n++] = a;
 	va_end(ap);
 	argv[n] = NULL;
 	unlink(S.bout);	/* stdout holds this run's output only */
-	rc = proc_wait(proc_spawn(argv, S.bout, S.berr), BENCH_MS);
+	return proc_spawn(argv, S.bout, S.berr);
+}
+
+/* Its exit status, once it ends (bounded). */
+static int
+bench_wait(pid_t pid)
+{
+	int rc = proc_wait(pid, BENCH_MS);
+
 	check_no_sanitizer(S.berr);
 	return rc;
 }
+
+/* Run the bench with extra args: against port, or the server. */
+#define bench_port(port, ...) bench_wait(bench_start(port, __VA_ARGS__))
+#define bench(...) bench_port(S.s.port, __VA_ARGS__)
 
 /* ---- a small JSON checker: the grammar of RFC 8259, nothing more ---- */
 
@@ -350,6 +375,211 @@ test_source_address(void **state)
 	close(fd);
 }
 
+/* ---- broken connections: --retry, lost (issue 12, item 2) ---- */
+
+static pid_t null_pid;
+
+/* Start linesvr-null (built next to the bench) closing every connection
+ * after `answers`; returns its port. */
+static int
+null_start(const char *answers)
+{
+	const char *b = getenv("LINESVR_BENCH_BIN");
+	const char *slash = b != NULL ? strrchr(b, '/') : NULL;
+	long long deadline = now_ms() + 20000;
+	const char *argv[4];
+	char bin[256], *out;
+	int port = 0, status;
+
+	snprintf(bin, sizeof(bin), "%.*s/linesvr-null",
+	    slash != NULL ? (int)(slash - b) : 5, slash != NULL ? b : "build");
+	argv[0] = bin;
+	argv[1] = "-a";
+	argv[2] = answers;
+	argv[3] = NULL;
+	unlink(S.nullout);
+	null_pid = proc_spawn(argv, S.nullout, S.nullout);
+	while (port == 0 && now_ms() < deadline) {
+		out = read_file(S.nullout);
+		if (sscanf(out, "listening on 127.0.0.1:%d", &port) != 1)
+			port = 0;
+		free(out);
+		if (port == 0 && waitpid(null_pid, &status, WNOHANG) == null_pid)
+			fail_msg("linesvr-null exited before listening");
+		if (port == 0)
+			nap_ms(10);
+	}
+	assert_true(port > 0);
+	return port;
+}
+
+static void
+null_stop(void)
+{
+	kill(null_pid, SIGTERM);
+	assert_int_equal(proc_wait(null_pid, 10000), 0);
+	check_no_sanitizer(S.nullout);
+}
+
+/* The file of linesvr-null's answers: the same line NULL_KEYS times. */
+static void
+write_null_text(void)
+{
+	FILE *f = fopen(S.nulltext, "wb");
+	int i, j;
+
+	assert_non_null(f);
+	for (i = 0; i < NULL_KEYS; i++) {
+		for (j = 0; j < NULL_LEN - 1; j++)
+			fputc('x', f);
+		fputc('\n', f);
+	}
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The run's JSON, checked: every request sent was answered, lost or
+ * stalled, and no answer was wrong. */
+static char *
+checked_json(void)
+{
+	char *out = read_file(S.bout);
+
+	if (!json_valid(out) || json_num(out, "sent") <= 0)
+		fail_msg("no run in JSON: %s", out);
+	if (json_num(out, "sent") != json_num(out, "answers") +
+	    json_num(out, "lost") + json_num(out, "stalled"))
+		fail_msg("sent != answers + lost + stalled: %s", out);
+	assert_true(json_num(out, "mismatches") == 0);
+	assert_true(json_num(out, "verified") == json_num(out, "answers"));
+	return out;
+}
+
+static void
+test_retry_loses_nothing(void **state)
+{
+	int port, rc;
+	char *out;
+
+	(void)state;
+	write_null_text();
+	port = null_start("50");
+	rc = bench_port(port, "-c", "4", "-P", "4", "-n", "20000",
+	    "--verify", S.nulltext, "--retry", "3", "--json", "-q", NULL);
+	null_stop();
+	out = checked_json();
+	assert_int_equal(rc, 0);
+	assert_true(json_num(out, "requests") == 20000);
+	assert_true(json_num(out, "lost") == 0);
+	assert_true(json_num(out, "abandoned") == 0);
+	/* every 50 answers a connection breaks with requests in flight */
+	assert_true(json_num(out, "reconnects") >= 20000 / 50 - 4);
+	assert_true(json_num(out, "retries") >= json_num(out, "reconnects"));
+	assert_true(json_num(out, "status") == 0);
+	free(out);
+}
+
+static void
+test_no_retry_loses_in_flight(void **state)
+{
+	int port, rc;
+	char *out;
+
+	(void)state;
+	write_null_text();
+	port = null_start("50");
+	rc = bench_port(port, "-c", "4", "-P", "4", "-n", "20000",
+	    "--verify", S.nulltext, "--json", "-q", NULL);
+	null_stop();
+	out = checked_json();
+	assert_int_equal(rc, 3);
+	/* each connection broke once, with its 4 requests unanswered */
+	assert_true(json_num(out, "lost") == 4 * 4);
+	assert_true(json_num(out, "retries") == 0);
+	assert_true(json_num(out, "reconnects") == 0);
+	free(out);
+}
+
+/* Stop the server with sig once it has answered; reap it. */
+static void
+stop_mid_run(int sig)
+{
+	long long deadline = now_ms() + 20000;
+
+	while (srv_stat(&S.s, "requests_get") < 2000) {
+		if (now_ms() > deadline)
+			fail_msg("no load reached the server");
+		nap_ms(10);
+	}
+	kill(S.s.pid, sig);
+	assert_int_equal(srv_wait(&S.s, 20000), sig == SIGKILL ? 128 + 9 : 0);
+}
+
+/* A new server for the next tests: its own log, its own port. */
+static void
+restart(void)
+{
+	unlink(S.s.log);	/* the old "listening on" would be taken */
+	srv_start(&S.s, NULL);
+}
+
+/*
+ * A server killed mid-run: in a closed loop every connection has its -P
+ * requests in flight, so exactly c x P are lost, with --retry too once
+ * reconnecting has failed for --timeout.
+ */
+static void
+test_killed_server(void **state)
+{
+	const char *retry[] = { "0", "3" };
+	long long t0;
+	char *out;
+	pid_t pid;
+	int i, rc;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		pid = bench_start(S.s.port, "-c", "4", "-P", "4", "-d", "30",
+		    "--timeout", "1", "--verify", S.s.text, "--retry",
+		    retry[i], "--json", "-q", NULL);
+		stop_mid_run(SIGKILL);
+		t0 = now_ms();
+		rc = bench_wait(pid);
+		restart();
+		out = checked_json();
+		assert_int_equal(rc, 3);
+		assert_true(json_num(out, "lost") == 4 * 4);
+		/* a reconnect may still reach the dying listener */
+		if (i == 0)
+			assert_true(json_num(out, "reconnects") == 0);
+		assert_true(json_num(out, "abandoned") == (i == 0 ? 0 : 4));
+		/* given up --timeout after the break; slow sanitizers */
+		assert_true(now_ms() - t0 < 1000 + 3000);
+		free(out);
+	}
+}
+
+/* SIGTERM drains: what the server read is answered, the rest lost. */
+static void
+test_stopped_server_loses_the_rest(void **state)
+{
+	char *out;
+	pid_t pid;
+	int rc;
+
+	(void)state;
+	pid = bench_start(S.s.port, "-c", "4", "-P", "4", "-d", "30",
+	    "--verify", S.s.text, "--json", "-q", NULL);
+	stop_mid_run(SIGTERM);
+	rc = bench_wait(pid);
+	restart();
+	out = checked_json();
+	assert_int_equal(rc, 3);
+	assert_true(json_num(out, "lost") <= 4 * 4);
+	assert_true(json_num(out, "closed_by_server") +
+	    json_num(out, "io") == 4);
+	free(out);
+}
+
 int
 main(void)
 {
@@ -361,6 +591,10 @@ main(void)
 		cmocka_unit_test(test_stopped_server_exits_5),
 		cmocka_unit_test(test_absent_server_exits_3),
 		cmocka_unit_test(test_source_address),
+		cmocka_unit_test(test_retry_loses_nothing),
+		cmocka_unit_test(test_no_retry_loses_in_flight),
+		cmocka_unit_test(test_killed_server),
+		cmocka_unit_test(test_stopped_server_loses_the_rest),
 	};
 
 	return cmocka_run_group_tests(tests, start_server, stop_server);

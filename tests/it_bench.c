@@ -499,13 +499,13 @@ test_no_retry_loses_in_flight(void **state)
 	free(out);
 }
 
-/* Stop the server with sig once it has answered; reap it. */
+/* Stop the server with sig once it has answered this run; reap it. */
 static void
-stop_mid_run(int sig)
+stop_mid_run(int sig, unsigned long long before)
 {
 	long long deadline = now_ms() + 20000;
 
-	while (srv_stat(&S.s, "requests_get") < 2000) {
+	while (srv_stat(&S.s, "requests_get") < before + 2000) {
 		if (now_ms() > deadline)
 			fail_msg("no load reached the server");
 		nap_ms(10);
@@ -531,6 +531,7 @@ static void
 test_killed_server(void **state)
 {
 	const char *retry[] = { "0", "3" };
+	unsigned long long before;
 	long long t0;
 	char *out;
 	pid_t pid;
@@ -538,10 +539,11 @@ test_killed_server(void **state)
 
 	(void)state;
 	for (i = 0; i < 2; i++) {
+		before = srv_stat(&S.s, "requests_get");
 		pid = bench_start(S.s.port, "-c", "4", "-P", "4", "-d", "30",
 		    "--timeout", "1", "--verify", S.s.text, "--retry",
 		    retry[i], "--json", "-q", NULL);
-		stop_mid_run(SIGKILL);
+		stop_mid_run(SIGKILL, before);
 		t0 = now_ms();
 		rc = bench_wait(pid);
 		restart();
@@ -562,14 +564,16 @@ test_killed_server(void **state)
 static void
 test_stopped_server_loses_the_rest(void **state)
 {
+	unsigned long long before;
 	char *out;
 	pid_t pid;
 	int rc;
 
 	(void)state;
+	before = srv_stat(&S.s, "requests_get");
 	pid = bench_start(S.s.port, "-c", "4", "-P", "4", "-d", "30",
 	    "--verify", S.s.text, "--json", "-q", NULL);
-	stop_mid_run(SIGTERM);
+	stop_mid_run(SIGTERM, before);
 	rc = bench_wait(pid);
 	restart();
 	out = checked_json();
@@ -577,6 +581,39 @@ test_stopped_server_loses_the_rest(void **state)
 	assert_true(json_num(out, "lost") <= 4 * 4);
 	assert_true(json_num(out, "closed_by_server") +
 	    json_num(out, "io") == 4);
+	free(out);
+}
+
+/*
+ * The README's example client (loadtest/client-example.py) against
+ * linesvr-null -a 3: ten lines, every one answered once, in order,
+ * although each connection breaks after three answers.
+ */
+static void
+test_example_client_retries(void **state)
+{
+	const char *argv[] = { "/usr/bin/python3", "loadtest/client-example.py",
+	    "127.0.0.1", NULL, "1", "2", "3", "4", "5", "6", "7", "8", "9",
+	    "10", NULL };
+	char port[16], want[NULL_KEYS * NULL_LEN + 1], *out;
+	int i;
+
+	(void)state;
+	if (access("/usr/bin/python3", X_OK) != 0) {
+		print_message("skipped: no /usr/bin/python3 for the example\n");
+		skip();
+	}
+	snprintf(port, sizeof(port), "%d", null_start("3"));
+	argv[3] = port;
+	unlink(S.bout);
+	i = proc_wait(proc_spawn(argv, S.bout, S.berr), BENCH_MS);
+	null_stop();
+	assert_int_equal(i, 0);
+	for (i = 0; i < NULL_KEYS * NULL_LEN; i++)
+		want[i] = i % NULL_LEN == NULL_LEN - 1 ? '\n' : 'x';
+	want[i] = '\0';
+	out = read_file(S.bout);
+	assert_string_equal(out, want);
 	free(out);
 }
 
@@ -595,6 +632,7 @@ main(void)
 		cmocka_unit_test(test_no_retry_loses_in_flight),
 		cmocka_unit_test(test_killed_server),
 		cmocka_unit_test(test_stopped_server_loses_the_rest),
+		cmocka_unit_test(test_example_client_retries),
 	};
 
 	return cmocka_run_group_tests(tests, start_server, stop_server);

@@ -13,34 +13,7 @@
 #include "retry.h"
 #include "worker.h"
 
-/* Decimal digits of v at p; returns the count. */
-static size_t
-put_u64(char *p, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	for (i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return n;
-}
-
-/* "GET key\r\n" (memcached: "get") at p; returns its length. */
-static size_t
-put_request(char *p, enum proto proto, uint64_t key)
-{
-	size_t n;
-
-	memcpy(p, proto == PROTO_MEMCACHED ? "get " : "GET ", 4);
-	n = 4 + put_u64(p + 4, key);
-	p[n++] = '\r';
-	p[n++] = '\n';
-	return n;
-}
+static size_t put_request(char *p, enum proto proto, uint64_t key);
 
 static void
 set_events(struct worker *w, struct client *c, uint32_t events)
@@ -260,6 +233,35 @@ client_on_connect(struct worker *w, struct client *c)
 		w->t.connected++;
 	}
 	set_events(w, c, EPOLLIN);
+}
+
+/* Decimal digits of v at p; returns the count. */
+static size_t
+put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* "GET key\r\n" (memcached: "get") at p; returns its length. */
+static size_t
+put_request(char *p, enum proto proto, uint64_t key)
+{
+	size_t n;
+
+	memcpy(p, proto == PROTO_MEMCACHED ? "get " : "GET ", 4);
+	n = 4 + put_u64(p + 4, key);
+	p[n++] = '\r';
+	p[n++] = '\n';
+	return n;
 }
 
 void

@@ -454,19 +454,28 @@ checked_json(void)
 	return out;
 }
 
+/* 20000 requests against linesvr-null -a 50 with --retry; the JSON. */
+static char *
+run_null(const char *retry, int *rc)
+{
+	int port;
+
+	write_null_text();
+	port = null_start("50");
+	*rc = bench_port(port, "-c", "4", "-P", "4", "-n", "20000",
+	    "--verify", S.nulltext, "--retry", retry, "--json", "-q", NULL);
+	null_stop();
+	return checked_json();
+}
+
 static void
 test_retry_loses_nothing(void **state)
 {
-	int port, rc;
 	char *out;
+	int rc;
 
 	(void)state;
-	write_null_text();
-	port = null_start("50");
-	rc = bench_port(port, "-c", "4", "-P", "4", "-n", "20000",
-	    "--verify", S.nulltext, "--retry", "3", "--json", "-q", NULL);
-	null_stop();
-	out = checked_json();
+	out = run_null("3", &rc);
 	assert_int_equal(rc, 0);
 	assert_true(json_num(out, "requests") == 20000);
 	assert_true(json_num(out, "lost") == 0);
@@ -481,16 +490,11 @@ test_retry_loses_nothing(void **state)
 static void
 test_no_retry_loses_in_flight(void **state)
 {
-	int port, rc;
 	char *out;
+	int rc;
 
 	(void)state;
-	write_null_text();
-	port = null_start("50");
-	rc = bench_port(port, "-c", "4", "-P", "4", "-n", "20000",
-	    "--verify", S.nulltext, "--json", "-q", NULL);
-	null_stop();
-	out = checked_json();
+	out = run_null("0", &rc);
 	assert_int_equal(rc, 3);
 	/* each connection broke once, with its 4 requests unanswered */
 	assert_true(json_num(out, "lost") == 4 * 4);

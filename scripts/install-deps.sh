@@ -7,8 +7,8 @@
 #   build  a C compiler, pkg-config, libev, inih, libsystemd: `make`,
 #          `make install` and `make deb`'s compile (`make deps`)
 #   test   build + cmocka, clang with libFuzzer, mandoc, debhelper, lintian,
-#          systemd-analyze, haproxy, openssl and nc: everything `make test`
-#          runs
+#          systemd-analyze, haproxy, openssl, nc and python3: everything
+#          `make test` runs
 #   run    build + nc and telnet, the clients `make run` tells you to use
 #   cluster  run + haproxy: `make cluster`
 #
@@ -108,6 +108,7 @@ probe() {
 		want haproxy haproxy command -v haproxy
 		want openssl openssl command -v openssl
 		want netcat-openbsd nc command -v nc
+		want python3 python3 test -x /usr/bin/python3
 		;;
 	run|cluster)
 		want netcat-openbsd nc command -v nc

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "notify.h"
 #include "reindex.h"
 #include "server.h"
 
@@ -24,6 +25,7 @@ mark_changed(struct reindex *r, struct store *st, const char *why)
 	    s->cfg->build == BUILD_AUTO ? "until it is re-indexed" :
 	    "until restart (build = never)");
 	r->quiet_since = ev_now(s->main_loop);
+	notify_status("%s: answering ERR to every GET", why);
 }
 
 /*
@@ -117,6 +119,7 @@ publish(struct reindex *r, struct store *st)
 	watch_files(&r->watch, st->text_path, store_index_path(st));
 	log_warn("re-indexed %s: serving its %llu lines again", st->text_path,
 	    (unsigned long long)st->lines);
+	notify_serving(st->text_path, st->lines, r->srv->addr_str);
 }
 
 static void

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "log.h"
 #include "net.h"
+#include "notify.h"
 #include "server.h"
 
 #define WORKER_OF(ptr, field) \
@@ -564,9 +565,12 @@ server_run(struct server *s)
 	log_always("listening on %s (%u workers, %llu lines, file %s)",
 	    s->addr_str, s->nworkers,
 	    (unsigned long long)atomic_load(&s->store)->lines, s->cfg->file);
+	notify_serving(s->cfg->file, atomic_load(&s->store)->lines,
+	    s->addr_str);
 	reindex_start(&s->reindex, s);
 	if (!atomic_load(&s->stopping))
 		ev_run(s->main_loop, 0);
+	notify_stopping();
 	reindex_stop(&s->reindex);
 	stop_workers(s, started);
 	log_info("stopped");

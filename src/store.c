@@ -11,6 +11,7 @@
 
 #include "crc32c.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
 
 static struct log_limit page_limit, line_limit;
@@ -120,6 +121,12 @@ prepare_index(struct store *st, unsigned m, int rebuild, char *err,
 		return -1;
 	}
 	log_warn("building the index of %s: %s", st->text_path, why);
+	/* rebuild is a background re-index; any other build is the startup's,
+	 * on the main thread, which tells the service manager how it goes. */
+	if (!rebuild) {
+		o.progress = notify_build_progress;
+		o.progress_arg = st->idx_path;
+	}
 	if (index_build(st->text_path, st->idx_path, &o, &sum, err, errlen)
 	    != INDEX_OK)
 		return -1;

@@ -392,6 +392,23 @@ srv_run_expect_exit(struct srv *s, const char *conf, const char *const *argv,
 }
 
 void
+srv_pause_build(struct srv *s, long long text_bytes, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	int st;
+
+	while (files_named(s->dir, ".tmp.") == 0) {
+		if (srv_exited(s, &st))
+			fail_msg("the server exited (%d) without a build", st);
+		if (now_ms() > deadline)
+			fail_msg("no temporary index within %d ms", timeout_ms);
+		nap_ms(1);
+	}
+	proc_stop(s->pid);
+	assert_true(proc_io(s->pid, "rchar") < text_bytes);
+}
+
+void
 srv_stop(struct srv *s)
 {
 	int rc;
@@ -466,6 +483,21 @@ int
 srv_connect(const struct srv *s)
 {
 	return srv_connect_rcvbuf(s, 0);
+}
+
+int
+srv_stuck_client(const struct srv *s, int line, int n)
+{
+	int fd = srv_connect_rcvbuf(s, 4096);
+	char req[32];
+	int len = snprintf(req, sizeof(req), "GET %d\r\n", line);
+
+	for (int i = 0; i < n; i++)
+		send_all(fd, req, (size_t)len);
+	wait_sent(fd, IO_TIMEOUT_S * 1000);
+	/* The server has started answering: the first bytes are there. */
+	expect_str(fd, "OK\r\n");
+	return fd;
 }
 
 void

@@ -54,6 +54,14 @@ int srv_run_expect_exit(struct srv *s, const char *conf, const char *const *argv
     int timeout_ms);
 
 /*
+ * Wait (bounded, else fail) until the server, spawned with a text of
+ * text_bytes to index, has begun building the index (its temporary file
+ * is in s->dir), then SIGSTOP it, and fail unless it has read less than
+ * the whole text: a build caught half-way.
+ */
+void srv_pause_build(struct srv *s, long long text_bytes, int timeout_ms);
+
+/*
  * Every function below that reaps the server fails the test if its log
  * holds sanitizer output: srv_stop, srv_wait (and srv_run_expect_exit),
  * srv_exited and srv_cleanup.
@@ -99,6 +107,11 @@ int srv_connect(const struct srv *s);
 
 /* srv_connect with SO_RCVBUF = rcvbuf set first: the kernel holds little. */
 int srv_connect_rcvbuf(const struct srv *s, int rcvbuf);
+
+/* A client that asks n times for line, one far longer than max_output,
+ * and reads only the first "OK\r\n": the server owes it the rest for as
+ * long as it does not read. Its descriptor. */
+int srv_stuck_client(const struct srv *s, int line, int n);
 
 /* Connect to 127.0.0.1:port, no timeouts; -1 with errno set on failure. */
 int loopback_connect(int port, int rcvbuf);

@@ -215,22 +215,6 @@ test_ready_once_listening(void **state)
 	srv_stop(&f->s);
 }
 
-/* A client that owes the server megabytes of answers and reads none of
- * them holds the drain open for drain_timeout. */
-static int
-stuck_client(const struct fx *f)
-{
-	int fd = srv_connect_rcvbuf(&f->s, 4096);
-	char req[32];
-	int len = snprintf(req, sizeof(req), "GET %d\r\n", LONG_LINE);
-
-	for (int i = 0; i < 8; i++)
-		send_all(fd, req, (size_t)len);
-	wait_sent(fd, WAIT_MS);
-	expect_str(fd, "OK\r\n");
-	return fd;
-}
-
 /* STOPPING=1 when the drain begins, not when the process ends: it must
  * arrive while a stuck client still holds the server. */
 static void
@@ -242,7 +226,8 @@ test_stopping_on_sigterm(void **state)
 	spawn(f, "drain_timeout = 600\n");
 	await_msg(f, "READY=1");
 	expect_serving(f);
-	fd = stuck_client(f);
+	/* Megabytes owed and not read hold the drain for drain_timeout. */
+	fd = srv_stuck_client(&f->s, LONG_LINE, 8);
 	assert_int_equal(kill(f->s.pid, SIGTERM), 0);
 	await_msg(f, "STOPPING=1");
 	assert_false(srv_exited(&f->s, &st));
@@ -277,22 +262,12 @@ static void
 test_status_during_build(void **state)
 {
 	struct fx *f = *state;
-	long long deadline = now_ms() + WAIT_MS;
 	char want[256];
-	int st;
 
 	assert_int_equal(truncate(f->s.text, 0), 0);
 	assert_int_equal(truncate(f->s.text, BUILD_TEXT), 0);
 	spawn(f, "");
-	while (files_named(f->s.dir, ".tmp.") == 0) {
-		if (srv_exited(&f->s, &st))
-			fail_msg("the server exited (%d) without a build", st);
-		if (now_ms() > deadline)
-			fail_msg("no temporary index within %d ms", WAIT_MS);
-		nap_ms(1);
-	}
-	proc_stop(f->s.pid);
-	assert_true(proc_io(f->s.pid, "rchar") < BUILD_TEXT);
+	srv_pause_build(&f->s, BUILD_TEXT, WAIT_MS);
 	nap_ms(PROGRESS_MS);
 	assert_int_equal(kill(f->s.pid, SIGCONT), 0);
 	snprintf(want, sizeof(want), "STATUS=building index %s.lidx: ",

@@ -204,16 +204,7 @@ assert_refused(int port)
 static int
 stuck_client(const struct fx *f)
 {
-	int fd = srv_connect_rcvbuf(&f->s, 4096);
-	char req[32];
-	int len = snprintf(req, sizeof(req), "GET %d\r\n", LONG_LINE);
-
-	for (int i = 0; i < 100; i++)
-		send_all(fd, req, (size_t)len);
-	wait_sent(fd, WAIT_MS);
-	/* The server has started answering: the first bytes are there. */
-	expect_str(fd, "OK\r\n");
-	return fd;
+	return srv_stuck_client(&f->s, LONG_LINE, 100);
 }
 
 /* SHUTDOWN on a fresh connection; the server answers nothing, then EOF. */

@@ -597,20 +597,10 @@ static void
 test_sigterm_during_build(void **state)
 {
 	struct fx *f = *state;
-	long long deadline = now_ms() + EXIT_MS;
-	int st;
 
 	assert_int_equal(truncate(f->s.text, BUILD_TEXT), 0);
 	srv_spawn(&f->s, conf(f, ""), NULL);
-	while (files_named(f->s.dir, ".tmp.") == 0) {
-		if (srv_exited(&f->s, &st))
-			fail_msg("the server exited (%d) without a build", st);
-		if (now_ms() > deadline)
-			fail_msg("no temporary index within %d ms", EXIT_MS);
-		nap_ms(1);
-	}
-	proc_stop(f->s.pid);
-	assert_true(proc_io(f->s.pid, "rchar") < BUILD_TEXT);
+	srv_pause_build(&f->s, BUILD_TEXT, EXIT_MS);
 	assert_int_equal(kill(f->s.pid, SIGTERM), 0);
 	assert_int_equal(kill(f->s.pid, SIGCONT), 0);
 	assert_int_equal(srv_wait(&f->s, EXIT_MS), 0);

@@ -50,18 +50,18 @@ ln -s "$top/man/linesvr.8" "$tmp/man/man8/linesvr.8"
 ln -s "$top/man/linesvr.ini.5" "$tmp/man/man5/linesvr.ini.5"
 
 fail=0
-out=$(MANPATH="$tmp/man" systemd-analyze verify \
-    "$tmp/unit/linesvr.service" 2>&1)
-if [ $? -ne 0 ] || [ -n "$out" ]; then
+if out=$(MANPATH="$tmp/man" systemd-analyze verify \
+    "$tmp/unit/linesvr.service" 2>&1) && [ -z "$out" ]; then
+	echo "check-unit: systemd-analyze verify: clean"
+else
 	echo "check-unit: systemd-analyze verify linesvr.service:" >&2
 	echo "$out" >&2
 	fail=1
-else
-	echo "check-unit: systemd-analyze verify: clean"
 fi
 
 out=$(systemd-analyze security --offline=yes "$unit" 2>&1)
-level=$(echo "$out" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+level=$(echo "$out" |
+    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
 if [ -z "$level" ]; then
 	echo "check-unit: no exposure level in the output of" \
 	    "systemd-analyze security:" >&2

@@ -27,8 +27,9 @@
 
 static int ready_sent;
 
-/* Send state to the socket at path: 0, or an errno. Never waits: a manager that does not read loses the message
- * rather than stall the main thread, which also handles the signals. */
+/* Send state to the socket at path: 0, or an errno. Never waits: a
+ * manager that does not read loses the message rather than stall the
+ * main thread, which also handles the signals. */
 static int
 send_datagram(const char *path, const char *state)
 {

@@ -148,6 +148,7 @@ test:
 	@$(MAKE) --no-print-directory asan
 	@tests/run.sh build build/asan
 	@scripts/man-lint.sh
+	@scripts/check-unit.sh build
 	@tests/install.sh
 	@tests/deb.sh
 	@$(MAKE) --no-print-directory fuzz-smoke

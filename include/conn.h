@@ -7,8 +7,10 @@
 #define LINESVR_CONN_H
 
 #include <ev.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "linecopy.h"
 #include "store.h"
@@ -76,6 +78,10 @@ struct conn {
 	int fd;
 	enum conn_state state;
 	int local;                /* peer is loopback: SHUTDOWN under "local" */
+	union {                   /* the peer's address, for messages */
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} peer;
 	int input_done;           /* the peer's FIN was read, or a drain found
 	                             the socket empty (PEER_CLOSED, DRAINED):
 	                             not read again, even once CLOSING */
@@ -93,8 +99,8 @@ struct conn {
 int conn_scratch_init(struct conn_scratch *x, size_t max_request);
 void conn_scratch_free(struct conn_scratch *x);
 
-/* Take over an accepted, non-blocking socket. */
-void conn_new(struct worker *w, int fd, int local);
+/* Take over an accepted, non-blocking socket from peer (accept's). */
+void conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer);
 
 /* Free everything the connection owns; why is logged at debug level. */
 void conn_close(struct conn *c, const char *why);

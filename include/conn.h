@@ -7,12 +7,11 @@
 #define LINESVR_CONN_H
 
 #include <ev.h>
-#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "linecopy.h"
+#include "net.h"
 #include "store.h"
 
 #define RBUF_MIN        (16 * 1024)  /* bytes read per event (at least max_request) */
@@ -77,17 +76,16 @@ struct conn {
 	ev_tstamp last;           /* last complete request (or linger start) */
 	int fd;
 	enum conn_state state;
-	int local;                /* peer is loopback: SHUTDOWN under "local" */
-	union {                   /* the peer's address, for messages */
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-	} peer;
-	int input_done;           /* the peer's FIN was read, or a drain found
+	/* Flags and the peer's address packed in bytes: an idle connection is
+	 * this struct alone, and the address costs it no more memory. */
+	unsigned char local;      /* peer is loopback: SHUTDOWN under "local" */
+	unsigned char input_done; /* the peer's FIN was read, or a drain found
 	                             the socket empty (PEER_CLOSED, DRAINED):
 	                             not read again, even once CLOSING */
-	int idle_checked;         /* idle, but input waited: it was read, and
-	                             the idle sweep judges again (see
+	unsigned char idle_checked; /* idle, but input waited: it was read,
+	                             and the idle sweep judges again (see
 	                             conn_recheck_input) */
+	struct net_addr peer;     /* for messages */
 	char *in;                 /* unparsed input; NULL when none */
 	size_t in_len;
 	char *out;                /* answers the socket did not take yet */

@@ -174,11 +174,7 @@ set_state(struct conn *c, enum conn_state to)
 static const char *
 peer_name(const struct conn *c, char *buf)
 {
-	struct sockaddr_storage ss;
-
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, &c->peer, sizeof(c->peer));
-	net_format_addr(&ss, buf, NET_ADDR_STRLEN);
+	net_addr_format(&c->peer, buf, NET_ADDR_STRLEN);
 	return buf;
 }
 
@@ -198,8 +194,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer)
 	c->fd = fd;
 	c->state = CONN_READING;
 	c->local = net_is_loopback(peer);
-	memcpy(&c->peer, peer, peer->ss_family == AF_INET ?
-	    sizeof(c->peer.in4) : sizeof(c->peer.in6));
+	net_addr_pack(peer, &c->peer);
 	if (log_enabled(LOG_DEBUG))
 		log_debug("connection from %s", peer_name(c, name));
 	ev_io_init(&c->rw, on_read, fd, EV_READ);

@@ -1,7 +1,8 @@
 /*
- * config: every tunable of the server, with its unit, and the reader of
- * conf/linesvr.ini (inih). Keys map one to one onto struct config fields;
- * SPEC.md section 4 is the reference for names, defaults and ranges.
+ * config: every tunable of the server, with its unit, the reader of
+ * linesvr.ini (inih) and the setter of one key (-o SECTION.KEY=VALUE).
+ * Keys map one to one onto struct config fields; SPEC.md section 4 is
+ * the reference for names, defaults and ranges.
  */
 #ifndef LINESVR_CONFIG_H
 #define LINESVR_CONFIG_H
@@ -36,7 +37,9 @@ struct config {
 
 	/* [index] */
 	char index_path[CONFIG_PATH_MAX]; /* "" = FILE.lidx */
-	unsigned lines_per_page;        /* power of two, 1-1,048,576; 4096 */
+	unsigned lines_per_page;        /* power of two, 1-1,048,576; 0 =
+	                                   unset: the existing index's own,
+	                                   INDEX_M_DEFAULT for a new one */
 	enum build_policy build;        /* auto */
 	int line_checksums;             /* 1: a CRC-32C of every line, checked
 	                                   before it is sent; yes */
@@ -59,6 +62,18 @@ void config_defaults(struct config *cfg);
  * command-line arguments may still supply it (see config_finish).
  */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * Set one key from the command line, through the same table and checks as
+ * the file: 0, or -1 with "[SECTION] KEY: WHAT" in err. On error *cfg is
+ * unchanged.
+ */
+int config_set(struct config *cfg, const char *section, const char *key,
+    const char *value, char *err, size_t errlen);
+
+/* config_set from "SECTION.KEY=VALUE" (linesvr -o). */
+int config_set_option(struct config *cfg, const char *option, char *err,
+    size_t errlen);
 
 /*
  * Checks that need the whole picture, after the command line is applied:

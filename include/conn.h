@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "linecopy.h"
+#include "net.h"
 #include "store.h"
 
 #define RBUF_MIN        (16 * 1024)  /* bytes read per event (at least max_request) */
@@ -75,13 +76,16 @@ struct conn {
 	ev_tstamp last;           /* last complete request (or linger start) */
 	int fd;
 	enum conn_state state;
-	int local;                /* peer is loopback: SHUTDOWN under "local" */
-	int input_done;           /* the peer's FIN was read, or a drain found
+	/* Flags and the peer's address packed in bytes: an idle connection is
+	 * this struct alone, and the address costs it no more memory. */
+	unsigned char local;      /* peer is loopback: SHUTDOWN under "local" */
+	unsigned char input_done; /* the peer's FIN was read, or a drain found
 	                             the socket empty (PEER_CLOSED, DRAINED):
 	                             not read again, even once CLOSING */
-	int idle_checked;         /* idle, but input waited: it was read, and
-	                             the idle sweep judges again (see
+	unsigned char idle_checked; /* idle, but input waited: it was read,
+	                             and the idle sweep judges again (see
 	                             conn_recheck_input) */
+	struct net_addr peer;     /* for messages */
 	char *in;                 /* unparsed input; NULL when none */
 	size_t in_len;
 	char *out;                /* answers the socket did not take yet */
@@ -93,8 +97,8 @@ struct conn {
 int conn_scratch_init(struct conn_scratch *x, size_t max_request);
 void conn_scratch_free(struct conn_scratch *x);
 
-/* Take over an accepted, non-blocking socket. */
-void conn_new(struct worker *w, int fd, int local);
+/* Take over an accepted, non-blocking socket from peer (accept's). */
+void conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer);
 
 /* Free everything the connection owns; why is logged at debug level. */
 void conn_close(struct conn *c, const char *why);

@@ -11,11 +11,30 @@
 
 #include "config.h"
 
-/* path "-" is stderr. 0, or -1 with a message in err. */
+/*
+ * path "-" is stderr. 0, or -1 with a message in err. When stderr is the
+ * systemd journal (JOURNAL_STREAM names it), lines carry the sd-daemon
+ * priority prefix ("<4>warn: ...") and no time or pid of their own.
+ */
 int log_open(const char *path, enum log_level level, char *err, size_t errlen);
 
-/* Reopen the same path (SIGHUP, for log rotation); stderr stays stderr. */
-int log_reopen(void);
+/*
+ * Reopen the same path (SIGHUP, for log rotation); stderr stays stderr.
+ * 0, or -1 with "PATH: reason" in err; lines then go on to the file that
+ * was open before.
+ */
+int log_reopen(char *err, size_t errlen);
+
+/*
+ * Could log_reopen succeed with the process's effective user and groups:
+ * can they write the file, and create it anew in its directory? For a
+ * server about to drop privileges (the file was opened as root). 0, or -1
+ * with what stands in the way in why.
+ */
+int log_reopen_check(char *why, size_t whylen);
+
+/* Would a message at level be written? For messages costly to format. */
+int log_enabled(enum log_level level);
 
 void log_close(void);
 
@@ -25,6 +44,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 /* Written whatever the level: the startup line tests and scripts wait for. */
 void log_always(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * An error that stops the server before it serves: logged, and written to
+ * stderr as "linesvr: MESSAGE" too when the log is a file, so that
+ * whoever started the server sees why.
+ */
+void log_startup_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /*
  * A message that can repeat fast (out of descriptors, a bad page asked for

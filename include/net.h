@@ -38,6 +38,19 @@ int net_listen(const struct sockaddr_storage *ss, socklen_t len, int backlog,
 void net_format_addr(const struct sockaddr_storage *ss, char *out,
     size_t outlen);
 
+/* An IPv4 or IPv6 address and port in 20 bytes, for naming a peer in
+ * messages without keeping a whole sockaddr_storage per connection. */
+struct net_addr {
+	unsigned char v6;         /* addr holds 16 bytes of IPv6, not 4 of IPv4 */
+	uint16_t port;            /* network byte order */
+	unsigned char addr[16];
+};
+
+void net_addr_pack(const struct sockaddr_storage *ss, struct net_addr *out);
+
+/* net_format_addr of a packed address. */
+void net_addr_format(const struct net_addr *a, char *out, size_t outlen);
+
 /* 127.0.0.0/8, ::1, or an IPv4-mapped 127.x address: 1, else 0. */
 int net_is_loopback(const struct sockaddr_storage *ss);
 

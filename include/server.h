@@ -28,14 +28,22 @@
 struct worker_stats {
 	_Atomic uint64_t requests_get;
 	_Atomic uint64_t requests_err;
+	_Atomic uint64_t bytes_read;     /* from clients, per read() */
+	_Atomic uint64_t bytes_written;  /* to clients, per write() */
 };
 
 /* Only the owning worker writes its counters: no locked instruction. */
 static inline void
-stat_bump(_Atomic uint64_t *counter)
+stat_add(_Atomic uint64_t *counter, uint64_t n)
 {
 	atomic_store_explicit(counter, atomic_load_explicit(counter,
-	    memory_order_relaxed) + 1, memory_order_relaxed);
+	    memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static inline void
+stat_bump(_Atomic uint64_t *counter)
+{
+	stat_add(counter, 1);
 }
 
 struct worker {

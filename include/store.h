@@ -77,8 +77,10 @@ struct store {
 /*
  * Open cfg's text file and its index and create the page cache. The index
  * is built first when it is missing or stale and cfg allows it, or always
- * when rebuild is set (its pages are not to be trusted). m is the lines
- * per page to build with (0: cfg's). NULL with err set on failure.
+ * when rebuild is set (its pages are not to be trusted); every build is
+ * logged at warn with its reason. m is the lines per page to build with
+ * (0: cfg's; unset there too: an existing index's own, else
+ * INDEX_M_DEFAULT). NULL with err set on failure.
  */
 struct store *store_open(const struct config *cfg, struct store_counters *ctr,
     unsigned m, int rebuild, char *err, size_t errlen);

@@ -29,6 +29,7 @@
 
 #include "io.h"
 #include "rng.h"
+#include "version.h"
 
 #define PROG		"linesvr-gendata"
 #define OUT_BUF_SIZE	(1u << 21)	/* bytes per write() */
@@ -360,6 +361,7 @@ usage(FILE *f)
 "  -o, --output FILE   write to FILE (created or truncated; removed again\n"
 "                      if a write fails); default or \"-\": standard output\n"
 "  -h, --help          show this help\n"
+"  -V, --version       show the version\n"
 "\n"
 "Line lengths and line bytes come from separate random streams: for one\n"
 "SEED and DIST, --binary and --crlf change the bytes but not the lengths,\n"
@@ -507,6 +509,7 @@ static const struct option long_opts[] = {
 	{ "length",		required_argument, NULL, 'l' },
 	{ "output",		required_argument, NULL, 'o' },
 	{ "help",		no_argument,	   NULL, 'h' },
+	{ "version",		no_argument,	   NULL, 'V' },
 	{ "crlf",		no_argument,	   NULL, OPT_CRLF },
 	{ "no-final-newline",	no_argument,	   NULL, OPT_NO_FINAL_NL },
 	{ "binary",		no_argument,	   NULL, OPT_BINARY },
@@ -567,7 +570,8 @@ apply_opt(struct opts *op, int c, const char *arg, int *have_count)
 	}
 }
 
-/* Returns 0 to generate, 1 after --help, -1 on a usage error. */
+/* Returns 0 to generate, 1 after --help or --version, -1 on a usage
+ * error. */
 static int
 parse_args(int argc, char **argv, struct opts *op)
 {
@@ -577,10 +581,16 @@ parse_args(int argc, char **argv, struct opts *op)
 	op->seed = 1;
 	if (parse_dist(DEFAULT_DIST, &op->dist) != NULL)
 		return -1;
-	while ((c = getopt_long(argc, argv, "n:b:s:l:o:h", long_opts,
+	/* getopt's own messages name argv[0]: the program's name. */
+	argv[0] = (char *)PROG;
+	while ((c = getopt_long(argc, argv, "n:b:s:l:o:hV", long_opts,
 	    NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
+			return 1;
+		}
+		if (c == 'V') {
+			printf(PROG " %s\n", LINESVR_VERSION);
 			return 1;
 		}
 		if (apply_opt(op, c, optarg, &have_count) != 0)
@@ -608,7 +618,7 @@ main(int argc, char **argv)
 	if (rc != 0) {
 		if (rc > 0)
 			return fflush(stdout) == 0 ? 0 : EXIT_IO;
-		fprintf(stderr, "try '" PROG " --help'\n");
+		fprintf(stderr, PROG ": see --help\n");
 		return EXIT_USAGE;
 	}
 	if (out_open(&o, op.path) != 0)

@@ -72,7 +72,7 @@ static const char USAGE[] =
 "  -q, --quiet            no live line, no summary (with --json/--csv)\n"
 "      --load FILE        store FILE's lines as keys 1..N in Redis or\n"
 "                         memcached (--proto), then exit\n"
-"      --help, --version\n"
+"      --help; -V, --version\n"
 "\n"
 "Exit status: 0 ok; 2 usage; 3 connection failures (refused, timed out,\n"
 "closed by the server); 4 protocol errors or --verify mismatches; 5 stalled\n"
@@ -84,8 +84,7 @@ static const char USAGE[] =
 enum {
 	OPT_RATE = 256, OPT_WARMUP, OPT_KEYS, OPT_SEED, OPT_PROTO, OPT_VERIFY,
 	OPT_NODELAY, OPT_STORM, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_JSON, OPT_CSV,
-	OPT_LABEL, OPT_SPID, OPT_PROGRESS, OPT_LOAD, OPT_HELP, OPT_VERSION,
-	OPT_RETRY
+	OPT_LABEL, OPT_SPID, OPT_PROGRESS, OPT_LOAD, OPT_HELP, OPT_RETRY
 };
 
 static const struct option LONGOPTS[] = {
@@ -116,7 +115,7 @@ static const struct option LONGOPTS[] = {
 	{ "progress", required_argument, NULL, OPT_PROGRESS },
 	{ "load", required_argument, NULL, OPT_LOAD },
 	{ "help", no_argument, NULL, OPT_HELP },
-	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -285,13 +284,15 @@ opts_parse(struct opts *o, int argc, char **argv)
 	int c, rc, have_d = 0, have_n = 0;
 
 	defaults(o);
-	while ((c = getopt_long(argc, argv, "h:p:c:P:t:d:n:k:q", LONGOPTS,
+	/* getopt's own messages name argv[0]: the program's name. */
+	argv[0] = (char *)"linesvr-bench";
+	while ((c = getopt_long(argc, argv, "h:p:c:P:t:d:n:k:qV", LONGOPTS,
 	    NULL)) != -1) {
 		if (c == OPT_HELP) {
 			fputs(USAGE, stdout);
 			return EXIT_OK;
 		}
-		if (c == OPT_VERSION) {
+		if (c == 'V') {
 			printf("linesvr-bench %s\n", LINESVR_VERSION);
 			return EXIT_OK;
 		}
@@ -300,7 +301,7 @@ opts_parse(struct opts *o, int argc, char **argv)
 			rc = others(o, c, optarg);
 		if (rc != 0) {
 			if (c == '?' || c == ':' || rc == 1)
-				fputs(USAGE, stderr);
+				fputs("linesvr-bench: see --help\n", stderr);
 			return EXIT_USAGE;
 		}
 	}

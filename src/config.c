@@ -1,10 +1,11 @@
 /*
- * config: defaults, the reader of conf/linesvr.ini, and the final checks.
+ * config: defaults, the reader of linesvr.ini, the setter of one key
+ * (-o), and the final checks.
  *
  * Every key is one row of keys[] below: section, name, kind, the field it
- * sets and its accepted range. The inih handler only finds the row and
- * hands the value to the setter of its kind, so adding a tunable is one
- * field in config.h and one row here.
+ * sets and its accepted range. The inih handler and config_set (the
+ * command line) only find the row and hand the value to the setter of its
+ * kind, so adding a tunable is one field in config.h and one row here.
  *
  * Policy, chosen so that a typo never goes unnoticed:
  * - unknown sections and keys are errors, and so are keys before any
@@ -15,7 +16,8 @@
  * - keys and section names are lower case and matched exactly; the words
  *   of enumerated and boolean values are matched in either case;
  * - the first error stops the reader; the message names the file, the line
- *   and the section and key: "FILE:LINE: [SECTION] KEY: WHAT".
+ *   and the section and key: "FILE:LINE: [SECTION] KEY: WHAT" (without
+ *   FILE:LINE for config_set).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -56,7 +58,8 @@ _Static_assert(INDEX_M_MAX == 1048576,
 static uint64_t
 one_page(const struct config *cfg)
 {
-	uint64_t m = cfg->lines_per_page;
+	uint64_t m = cfg->lines_per_page ? cfg->lines_per_page :
+	    INDEX_M_DEFAULT;
 
 	return cache_min_capacity((size_t)(8 + 4 * m +
 	    (cfg->line_checksums ? 4 * m : 0)));
@@ -71,7 +74,8 @@ enum key_kind {
 	KEY_STR     /* char[size], NUL-terminated */
 };
 
-/* What an empty string value means for a KEY_STR. */
+/* What an empty value means: an error, or unset ("" for a KEY_STR, 0 for
+ * a KEY_UINT or KEY_POW2). */
 enum empty_rule { EMPTY_IS_ERROR, EMPTY_IS_UNSET };
 
 struct key {
@@ -84,7 +88,7 @@ struct key {
 	const char *const *words;   /* KEY_WORD: NULL-terminated, in enum order */
 	void (*set)(struct config *, unsigned); /* KEY_WORD */
 	size_t size;                /* KEY_STR: size of the buffer */
-	enum empty_rule empty;      /* KEY_STR */
+	enum empty_rule empty;
 	/* KEY_STR: further check of a non-empty value; 0 ok, or -1 with
 	 * the problem in what. */
 	int (*check)(const char *value, char *what, size_t len);
@@ -195,10 +199,11 @@ static const struct key keys[] = {
 	    "(a size, 0 = never map)"),
 
 	STR_KEY("index", "path", index_path, EMPTY_IS_UNSET),
-	/* .range spells INDEX_M_MAX out; a static assertion below keeps it so. */
+	/* .range spells INDEX_M_MAX out; a static assertion above keeps it so.
+	 * Unset (empty) means the existing index's own value. */
 	{ .section = "index", .name = "lines_per_page", .kind = KEY_POW2,
 	    .off = FIELD(lines_per_page), .lo = 1, .hi = INDEX_M_MAX,
-	    .range = "1-1048576" },
+	    .range = "1-1048576", .empty = EMPTY_IS_UNSET },
 	WORD_KEY("index", "build", build_words, set_build),
 	{ .section = "index", .name = "line_checksums", .kind = KEY_BOOL,
 	    .off = FIELD(line_checksums) },
@@ -246,7 +251,7 @@ config_defaults(struct config *cfg)
 	cfg->drain_timeout = 5;
 	cfg->coalesce = 1;
 	cfg->map_max = config_default_map_max();
-	cfg->lines_per_page = 4096;
+	cfg->lines_per_page = 0; /* unset */
 	cfg->build = BUILD_AUTO;
 	cfg->line_checksums = 1;
 	cfg->cache_size = (uint64_t)256 << 20;
@@ -410,8 +415,14 @@ static int
 set_value(const struct key *k, struct config *cfg, const char *value,
     char *what, size_t len)
 {
+	unsigned unset = 0;
+
 	if (k->kind == KEY_STR)
 		return set_string(k, cfg, value, what, len);
+	if (*value == '\0' && k->empty == EMPTY_IS_UNSET) {
+		memcpy((char *)cfg + k->off, &unset, sizeof(unset));
+		return 0;
+	}
 	if (*value == '\0') {
 		snprintf(what, len, "missing value");
 		return -1;
@@ -431,14 +442,48 @@ set_value(const struct key *k, struct config *cfg, const char *value,
 	return -1;
 }
 
+int
+config_set(struct config *cfg, const char *section, const char *name,
+    const char *value, char *err, size_t errlen)
+{
+	const struct key *k;
+	char what[256];
+
+	if (!section_known(section, strlen(section)))
+		snprintf(what, sizeof(what), "unknown section");
+	else if ((k = find_key(section, name)) == NULL)
+		snprintf(what, sizeof(what), "unknown key");
+	else if (set_value(k, cfg, value, what, sizeof(what)) == 0)
+		return 0;
+	snprintf(err, errlen, "[%s] %s: %s", section, name, what);
+	return -1;
+}
+
+int
+config_set_option(struct config *cfg, const char *option, char *err,
+    size_t errlen)
+{
+	size_t n = strcspn(option, "=");
+	char name[128], *dot;
+
+	/* A name too long to copy is cut: it is an unknown key either way. */
+	snprintf(name, sizeof(name), "%.*s", (int)n, option);
+	if (option[n] != '=' || (dot = strchr(name, '.')) == NULL ||
+	    dot == name || dot[1] == '\0') {
+		snprintf(err, errlen, "not SECTION.KEY=VALUE");
+		return -1;
+	}
+	*dot = '\0';
+	return config_set(cfg, name, dot + 1, option + n + 1, err, errlen);
+}
+
 /* inih handler: 1 to go on, 0 to stop (the message is in ld->err). */
 static int
 handle_key(void *user, const char *section, const char *name,
     const char *value)
 {
 	struct loader *ld = user;
-	const struct key *k;
-	char what[256];
+	char what[1024];
 
 	if (*name == '\0') {
 		snprintf(ld->err, ld->errlen, "%s:%d: syntax error (no key "
@@ -446,15 +491,10 @@ handle_key(void *user, const char *section, const char *name,
 	} else if (*section == '\0') {
 		snprintf(ld->err, ld->errlen, "%s:%d: %s: key outside any "
 		    "[section]", ld->path, ld->line, name);
-	} else if (!section_known(section, strlen(section))) {
-		snprintf(ld->err, ld->errlen, "%s:%d: [%s] %s: unknown section",
-		    ld->path, ld->line, section, name);
-	} else if ((k = find_key(section, name)) == NULL) {
-		snprintf(ld->err, ld->errlen, "%s:%d: [%s] %s: unknown key",
-		    ld->path, ld->line, section, name);
-	} else if (set_value(k, ld->cfg, value, what, sizeof(what)) == -1) {
-		snprintf(ld->err, ld->errlen, "%s:%d: [%s] %s: %s",
-		    ld->path, ld->line, section, name, what);
+	} else if (config_set(ld->cfg, section, name, value, what,
+	    sizeof(what)) < 0) {
+		snprintf(ld->err, ld->errlen, "%s:%d: %s", ld->path, ld->line,
+		    what);
 	} else
 		return 1;
 	ld->failed = 1;
@@ -633,7 +673,7 @@ config_finish(const struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	/* Guards a config built by hand; the reader never lets these by. */
-	if (m == 0 || m > INDEX_M_MAX || (m & (m - 1)) != 0) {
+	if (m > INDEX_M_MAX || (m & (m - 1)) != 0) {
 		snprintf(err, errlen, "[index] lines_per_page: %u is not a "
 		    "power of two in 1-%u", m, INDEX_M_MAX);
 		return -1;
@@ -641,7 +681,8 @@ config_finish(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->cache_size < one_page(cfg)) {
 		snprintf(err, errlen, "[cache] size: %" PRIu64 " bytes is less "
 		    "than one index page (%" PRIu64 " bytes with "
-		    "lines_per_page = %u)", cfg->cache_size, one_page(cfg), m);
+		    "lines_per_page = %u)", cfg->cache_size, one_page(cfg),
+		    m != 0 ? m : INDEX_M_DEFAULT);
 		return -1;
 	}
 	return 0;

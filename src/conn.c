@@ -26,6 +26,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "net.h"
 #include "proto.h"
 #include "server.h"
 
@@ -169,10 +170,19 @@ set_state(struct conn *c, enum conn_state to)
 
 /* ---- life cycle ---- */
 
+/* "ADDR:PORT" of the peer, into buf of NET_ADDR_STRLEN bytes. */
+static const char *
+peer_name(const struct conn *c, char *buf)
+{
+	net_addr_format(&c->peer, buf, NET_ADDR_STRLEN);
+	return buf;
+}
+
 void
-conn_new(struct worker *w, int fd, int local)
+conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer)
 {
 	struct conn *c = calloc(1, sizeof(*c));
+	char name[NET_ADDR_STRLEN];
 
 	if (c == NULL) {
 		log_warn("out of memory for a connection");
@@ -183,7 +193,10 @@ conn_new(struct worker *w, int fd, int local)
 	c->w = w;
 	c->fd = fd;
 	c->state = CONN_READING;
-	c->local = local;
+	c->local = net_is_loopback(peer);
+	net_addr_pack(peer, &c->peer);
+	if (log_enabled(LOG_DEBUG))
+		log_debug("connection from %s", peer_name(c, name));
 	ev_io_init(&c->rw, on_read, fd, EV_READ);
 	ev_io_init(&c->ww, on_write, fd, EV_WRITE);
 	ev_io_start(w->loop, &c->rw);
@@ -197,8 +210,10 @@ void
 conn_close(struct conn *c, const char *why)
 {
 	struct worker *w = c->w;
+	char name[NET_ADDR_STRLEN];
 
-	log_debug("closing connection fd %d: %s", c->fd, why);
+	if (log_enabled(LOG_DEBUG))
+		log_debug("closing connection %s: %s", peer_name(c, name), why);
 	ev_io_stop(w->loop, &c->rw);
 	ev_io_stop(w->loop, &c->ww);
 	conn_list_remove(c->state == CONN_LINGER ? &w->linger : &w->active, c);
@@ -283,8 +298,10 @@ flush_obuf(struct conn *c)
 		do {
 			n = write(c->fd, x->obuf, x->olen);
 		} while (n < 0 && errno == EINTR);
-		if (n > 0)
+		if (n > 0) {
 			done = (size_t)n;
+			stat_add(&c->w->st.bytes_written, done);
+		}
 		else if (n < 0 && errno != EAGAIN)
 			set_state(c, CONN_BROKEN);
 	}
@@ -468,7 +485,7 @@ handle(struct conn *c, const struct request *req)
 			answer_err(c);
 			break;
 		}
-		log_info("SHUTDOWN requested by a client");
+		log_info("SHUTDOWN requested by %s", peer_name(c, buf));
 		set_state(c, CONN_CLOSING);
 		server_request_stop(c->w->srv);
 		break;
@@ -598,6 +615,8 @@ read_linger(struct conn *c)
 	char sink[4096];
 	ssize_t n = read(c->fd, sink, sizeof(sink));
 
+	if (n > 0)
+		stat_add(&c->w->st.bytes_read, (uint64_t)n);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 		conn_close(c, "closed");
 }
@@ -624,9 +643,10 @@ on_read(EV_P_ ev_io *io, int revents)
 		do {
 			n = read(c->fd, x->rbuf + len, x->rbuf_size - len);
 		} while (n < 0 && errno == EINTR);
-		if (n > 0)
+		if (n > 0) {
 			len += (size_t)n;
-		else if (n == 0)
+			stat_add(&w->st.bytes_read, (uint64_t)n);
+		} else if (n == 0)
 			set_state(c, CONN_PEER_CLOSED);
 		else if (errno == EAGAIN && w->draining)
 			set_state(c, CONN_DRAINED);
@@ -653,6 +673,7 @@ write_pending(struct conn *c)
 			    c->out_len - c->out_off);
 			if (n < 0)
 				return errno == EAGAIN || errno == EINTR ? 0 : -1;
+			stat_add(&c->w->st.bytes_written, (uint64_t)n);
 			c->out_off += (size_t)n;
 			if (c->out_off < c->out_len)
 				return 0;
@@ -661,6 +682,7 @@ write_pending(struct conn *c)
 			n = write(c->fd, ls->buf + ls->pos, ls->len - ls->pos);
 			if (n < 0)
 				return errno == EAGAIN || errno == EINTR ? 0 : -1;
+			stat_add(&c->w->st.bytes_written, (uint64_t)n);
 			ls->pos += (size_t)n;
 		} else if (ls->left > 0) {
 			if (linecopy_fill(ls) < 0)

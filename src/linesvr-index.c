@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,79 +28,115 @@ struct opts {
 	int line_crc;     /* build with per-line checksums */
 };
 
+enum { OPT_CHECK = 256, OPT_DEEP, OPT_NO_LINE_CRC };
+
+static const char short_opts[] = "o:m:qhV";
+static const struct option long_opts[] = {
+	{ "output", required_argument, NULL, 'o' },
+	{ "lines-per-page", required_argument, NULL, 'm' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "deep", no_argument, NULL, OPT_DEEP },
+	{ "no-line-checksums", no_argument, NULL, OPT_NO_LINE_CRC },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: linesvr-index FILE [-o INDEX] [-m LINES_PER_PAGE] [-q]\n"
-	    "                     [--no-line-checksums]\n"
-	    "       linesvr-index --check [--deep] FILE [INDEX]\n"
+	    "usage: linesvr-index [-o INDEX] [-m LINES_PER_PAGE] [-q]\n"
+	    "                     [--no-line-checksums] FILE\n"
+	    "       linesvr-index --check [--deep] [-q] FILE [INDEX]\n"
 	    "\n"
 	    "Build the paged line-offset index of FILE (default FILE.lidx),\n"
 	    "written to a temporary file and renamed into place.\n"
-	    "  -o INDEX   where to write the index\n"
-	    "  -m N       lines per page, a power of two 1-%u (default %u)\n"
-	    "  -q         no progress bar and no summary\n"
-	    "  --no-line-checksums\n"
-	    "             do not store a checksum of every line (stored by\n"
-	    "             default; the server checks each line before sending)\n"
-	    "  --check    verify INDEX against FILE: header, source size,\n"
-	    "             mtime, content fingerprint and every page checksum\n"
-	    "  --deep     with --check: also read the whole text and check\n"
-	    "             every line against its checksum\n"
-	    "  --help, --version\n"
+	    "  -o, --output INDEX  where to write the index\n"
+	    "  -m, --lines-per-page N\n"
+	    "                      a power of two 1-%u (default %u)\n"
+	    "  -q, --quiet         no progress bar and no summary\n"
+	    "  --no-line-checksums do not store a checksum of every line\n"
+	    "                      (stored by default; the server checks each\n"
+	    "                      line before sending)\n"
+	    "  --check             verify INDEX against FILE: header, source\n"
+	    "                      size, mtime, content fingerprint and every\n"
+	    "                      page checksum\n"
+	    "  --deep              with --check: also read the whole text and\n"
+	    "                      check every line against its checksum\n"
+	    "  -h, --help; -V, --version\n"
 	    "\n"
 	    "Exit status: 0 success (index valid), 1 build failed or index\n"
 	    "stale or corrupt, 2 usage error.\n",
 	    INDEX_M_MAX, INDEX_M_DEFAULT);
 }
 
+/* One option; 0, 1 after --help or --version, -1 on an error. */
+static int
+apply_opt(struct opts *o, int c, const char *arg)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'h':
+		usage(stdout);
+		return 1;
+	case 'V':
+		printf("linesvr-index %s\n", LINESVR_VERSION);
+		return 1;
+	case OPT_CHECK:
+		o->check = 1;
+		return 0;
+	case OPT_DEEP:
+		o->deep = 1;
+		return 0;
+	case OPT_NO_LINE_CRC:
+		o->line_crc = 0;
+		return 0;
+	case 'q':
+		o->quiet = 1;
+		return 0;
+	case 'o':
+		o->index = arg;
+		return 0;
+	case 'm':
+		if (parse_u64_range(arg, 1, INDEX_M_MAX, &v) == 0 &&
+		    (v & (v - 1)) == 0) {
+			o->m = (unsigned)v;
+			return 0;
+		}
+		fprintf(stderr, "linesvr-index: -m %s: not a power of two "
+		    "from 1 to %u\n", arg, INDEX_M_MAX);
+		return -1;
+	default: /* getopt named the option */
+		fprintf(stderr, "linesvr-index: see --help\n");
+		return -1;
+	}
+}
+
+/* 0 to go on, 1 after --help or --version, -1 on a usage error. */
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
-	uint64_t v;
+	int c, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->m = INDEX_M_DEFAULT;
 	o->line_crc = 1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		} else if (strcmp(a, "--version") == 0) {
-			printf("linesvr-index %s\n", LINESVR_VERSION);
-			exit(0);
-		} else if (strcmp(a, "--check") == 0) {
-			o->check = 1;
-		} else if (strcmp(a, "--deep") == 0) {
-			o->deep = 1;
-		} else if (strcmp(a, "--no-line-checksums") == 0) {
-			o->line_crc = 0;
-		} else if (strcmp(a, "-q") == 0) {
-			o->quiet = 1;
-		} else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
-			o->index = argv[++i];
-		} else if (strcmp(a, "-m") == 0 && i + 1 < argc) {
-			if (parse_u64_range(argv[++i], 1, INDEX_M_MAX, &v) < 0 ||
-			    (v & (v - 1)) != 0) {
-				fprintf(stderr, "linesvr-index: -m %s: not a power "
-				    "of two from 1 to %u\n", argv[i], INDEX_M_MAX);
-				return -1;
-			}
-			o->m = (unsigned)v;
-		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "linesvr-index: unknown or incomplete "
-			    "option %s\n", a);
-			return -1;
-		} else if (o->text == NULL) {
-			o->text = a;
-		} else if (o->check && o->index == NULL) {
-			o->index = a;
-		} else {
-			fprintf(stderr, "linesvr-index: unexpected argument %s\n", a);
-			return -1;
-		}
+	/* getopt's own messages name argv[0]: the program's name. */
+	argv[0] = (char *)"linesvr-index";
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1)
+		if ((rc = apply_opt(o, c, optarg)) != 0)
+			return rc;
+	if (optind < argc)
+		o->text = argv[optind++];
+	if (optind < argc && o->check && o->index == NULL)
+		o->index = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "linesvr-index: unexpected argument %s\n",
+		    argv[optind]);
+		return -1;
 	}
 	if (o->text == NULL) {
 		fprintf(stderr, "linesvr-index: no FILE given (see --help)\n");
@@ -131,8 +168,16 @@ progress(void *arg, uint64_t done, uint64_t total)
 	el = (double)ts.tv_sec + ts.tv_nsec / 1e9 - *t0;
 	rate = el > 0 ? mib(done) / el : 0;
 	eta = rate > 0 ? mib(total - done) / rate : 0;
-	fprintf(stderr, "\r[%-25.*s] %3d%%  %8.1f MB/s  ETA %4.0fs ", bars,
+	fprintf(stderr, "\r[%-25.*s] %3d%%  %8.1f MiB/s  ETA %4.0fs ", bars,
 	    "#########################", pct, rate, eta);
+}
+
+/* The callback is rate-limited and may never see the end: draw 100%. */
+static void
+bar_done(double *t0, uint64_t total)
+{
+	progress(t0, total, total);
+	fputc('\n', stderr);
 }
 
 static void
@@ -170,10 +215,10 @@ build(const struct opts *o, const char *index_path)
 		return EXIT_BAD;
 	}
 	if (bar)
-		fputc('\n', stderr);
+		bar_done(&t0, sum.source_bytes);
 	if (!o->quiet)
 		printf("%s: %llu lines, %llu pages, %llu index bytes, %.2f s, "
-		    "%.1f MB/s -> %s\n", o->text,
+		    "%.1f MiB/s -> %s\n", o->text,
 		    (unsigned long long)sum.lines, (unsigned long long)sum.pages,
 		    (unsigned long long)sum.index_bytes, sum.seconds,
 		    sum.seconds > 0 ? mib(sum.source_bytes) / sum.seconds : 0,
@@ -202,7 +247,9 @@ check_deep(const struct opts *o, const struct index *idx, int fd)
 
 	st = index_check_deep(idx, fd, bar ? progress : NULL, &t0, &bad, err,
 	    sizeof(err));
-	if (bar)
+	if (bar && st == INDEX_OK)
+		bar_done(&t0, idx->h.source_size);
+	else if (bar)
 		fputc('\n', stderr);
 	if (st != INDEX_OK && st != INDEX_ERR_SOURCE) {
 		fprintf(stderr, "linesvr-index: %s\n", err);
@@ -274,9 +321,10 @@ main(int argc, char **argv)
 	struct opts o;
 	char path[4096];
 	const char *index_path;
+	int rc = parse_args(argc, argv, &o);
 
-	if (parse_args(argc, argv, &o) < 0)
-		return EXIT_USAGE;
+	if (rc != 0)
+		return rc > 0 ? 0 : EXIT_USAGE;
 	/* Past RLIMIT_FSIZE a write should fail with EFBIG, reported and
 	 * cleaned up like a full disk, not kill us without a word. */
 	signal(SIGXFSZ, SIG_IGN);

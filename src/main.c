@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,7 +19,6 @@
 #include "config.h"
 #include "index.h"
 #include "log.h"
-#include "parse.h"
 #include "server.h"
 #include "text.h"
 #include "version.h"
@@ -26,11 +26,29 @@
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
 
+/* Where make install puts the configuration (SYSCONFDIR there). */
+#ifndef LINESVR_SYSCONFDIR
+#define LINESVR_SYSCONFDIR "/etc"
+#endif
+#define CONFIG_INSTALLED LINESVR_SYSCONFDIR "/linesvr/linesvr.ini"
+
+enum { OPT_CHECK = 256 };
+
+static const char short_opts[] = "c:p:b:w:o:hV";
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "bind", required_argument, NULL, 'b' },
+	{ "workers", required_argument, NULL, 'w' },
+	{ "option", required_argument, NULL, 'o' },
+	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
 struct cli {
 	const char *config;
-	const char *port;
-	const char *bind;
-	const char *workers;
 	const char *file;
 	int check;
 };
@@ -39,110 +57,106 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: linesvr [-c FILE] [-p PORT] [-b ADDR] [-w N] [--check] [FILE]\n"
+	    "usage: linesvr [-c FILE] [-p PORT] [-b ADDR] [-w N]\n"
+	    "               [-o SECTION.KEY=VALUE]... [--check] [FILE]\n"
 	    "\n"
 	    "Serve the lines of a text file over TCP: GET n, STATS, QUIT,\n"
 	    "SHUTDOWN. `linesvr FILE` serves FILE with the defaults; no\n"
 	    "configuration file is read unless -c names one.\n"
-	    "  -c FILE    configuration file (see conf/linesvr.ini)\n"
-	    "  -p PORT    port, 0 = any free port (default 10497)\n"
-	    "  -b ADDR    address to listen on (default 127.0.0.1)\n"
-	    "  -w N       worker threads, 0 = one per CPU\n"
-	    "  --check    validate configuration, file and index; bind nothing\n"
-	    "  --help, --version\n"
+	    "  -c, --config FILE   configuration file (installed: %s)\n"
+	    "  -p, --port PORT     port, 0 = any free port (default 10497)\n"
+	    "  -b, --bind ADDR     address to listen on (default 127.0.0.1)\n"
+	    "  -w, --workers N     worker threads, 0 = one per CPU\n"
+	    "  -o, --option SECTION.KEY=VALUE\n"
+	    "                      any key of the configuration file, e.g.\n"
+	    "                      -o cache.size=1G -o index.lines_per_page=1024\n"
+	    "  --check             validate configuration, file and index;\n"
+	    "                      bind nothing\n"
+	    "  -h, --help; -V, --version\n"
+	    "Options override the configuration file, whatever their order;\n"
+	    "FILE is the same as -o server.file=FILE.\n"
 	    "\n"
 	    "Exit status: 0 normal stop, 1 startup or runtime failure,\n"
-	    "2 usage or configuration error.\n");
+	    "2 usage or configuration error.\n", CONFIG_INSTALLED);
 }
 
+/*
+ * First pass over the options: the config file, --check, --help and
+ * --version, and anything getopt refuses. The settings wait for the
+ * second pass (apply_cli), once the file is read.
+ */
 static int
 parse_cli(int argc, char **argv, struct cli *o)
 {
+	int c;
+
 	memset(o, 0, sizeof(*o));
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char **slot = NULL;
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
 			usage(stdout);
 			exit(0);
-		} else if (strcmp(a, "--version") == 0) {
+		case 'V':
 			printf("linesvr %s\n", LINESVR_VERSION);
 			exit(0);
-		} else if (strcmp(a, "--check") == 0) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case OPT_CHECK:
 			o->check = 1;
-			continue;
-		} else if (strcmp(a, "-c") == 0) {
-			slot = &o->config;
-		} else if (strcmp(a, "-p") == 0) {
-			slot = &o->port;
-		} else if (strcmp(a, "-b") == 0) {
-			slot = &o->bind;
-		} else if (strcmp(a, "-w") == 0) {
-			slot = &o->workers;
-		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "linesvr: unknown option %s (see --help)\n", a);
-			return -1;
-		} else if (o->file == NULL) {
-			o->file = a;
-			continue;
-		} else {
-			fprintf(stderr, "linesvr: unexpected argument %s\n", a);
+			break;
+		case '?':
+			fprintf(stderr, "linesvr: see --help\n");
 			return -1;
 		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "linesvr: %s needs a value\n", a);
-			return -1;
-		}
-		*slot = argv[++i];
 	}
-	return 0;
-}
-
-static int
-copy_str(char *dst, size_t cap, const char *src, const char *what)
-{
-	if (strlen(src) >= cap) {
-		fprintf(stderr, "linesvr: %s too long\n", what);
+	if (optind < argc)
+		o->file = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "linesvr: unexpected argument %s\n", argv[optind]);
 		return -1;
 	}
-	memcpy(dst, src, strlen(src) + 1);
 	return 0;
 }
 
-/* Command-line flags override the configuration file. */
+/* One setting of the command line, through the file's key table. */
 static int
-apply_cli(const struct cli *o, struct config *cfg)
+apply_one(struct config *cfg, int opt, const char *arg)
 {
-	uint64_t v;
+	const char *key = opt == 'p' ? "port" : opt == 'b' ? "bind" :
+	    "workers";
 	char err[1024];
+	int rc;
 
-	if (o->port != NULL) {
-		if (parse_u64_range(o->port, 0, 65535, &v) < 0) {
-			fprintf(stderr, "linesvr: -p %s: not a port 0-65535\n",
-			    o->port);
+	if (opt == 'o')
+		rc = config_set_option(cfg, arg, err, sizeof(err));
+	else
+		rc = config_set(cfg, "server", key, arg, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "linesvr: -%c %s: %s\n", opt, arg, err);
+	return rc;
+}
+
+/*
+ * Second pass: -p, -b, -w and -o in the order given, over the file's
+ * values, then FILE. Flags override the file wherever they stand.
+ */
+static int
+apply_cli(int argc, char **argv, const struct cli *o, struct config *cfg)
+{
+	char err[1024];
+	int c;
+
+	optind = 0; /* glibc: start over */
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1)
+		if ((c == 'p' || c == 'b' || c == 'w' || c == 'o') &&
+		    apply_one(cfg, c, optarg) < 0)
 			return -1;
-		}
-		cfg->port = (unsigned)v;
-	}
-	if (o->workers != NULL) {
-		if (parse_u64_range(o->workers, 0, CONFIG_WORKERS_MAX,
-		    &v) < 0) {
-			fprintf(stderr, "linesvr: -w %s: not a number 0-%d\n",
-			    o->workers, CONFIG_WORKERS_MAX);
-			return -1;
-		}
-		cfg->workers = (unsigned)v;
-	}
-	if (o->bind != NULL && !config_valid_address(o->bind)) {
-		fprintf(stderr, "linesvr: -b %s: not an IPv4 or IPv6 address\n",
-		    o->bind);
+	if (o->file != NULL && config_set(cfg, "server", "file", o->file,
+	    err, sizeof(err)) < 0) {
+		fprintf(stderr, "linesvr: FILE %s: %s\n", o->file, err);
 		return -1;
 	}
-	if ((o->bind != NULL &&
-	    copy_str(cfg->bind, sizeof(cfg->bind), o->bind, "-b") < 0) ||
-	    (o->file != NULL &&
-	    copy_str(cfg->file, sizeof(cfg->file), o->file, "FILE") < 0))
-		return -1;
 	if (config_finish(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "linesvr: %s\n", err);
 		return -1;
@@ -155,6 +169,9 @@ load_config(int argc, char **argv, struct cli *o, struct config *cfg)
 {
 	char err[1024];
 
+	/* getopt's own messages ("unrecognized option") name argv[0]: the
+	 * program's name, however it was started, like every other one. */
+	argv[0] = (char *)"linesvr";
 	if (parse_cli(argc, argv, o) < 0)
 		return -1;
 	config_defaults(cfg);
@@ -163,7 +180,7 @@ load_config(int argc, char **argv, struct cli *o, struct config *cfg)
 		fprintf(stderr, "linesvr: %s\n", err);
 		return -1;
 	}
-	return apply_cli(o, cfg);
+	return apply_cli(argc, argv, o, cfg);
 }
 
 /* Could a file be created (or appended to) at path? */
@@ -289,7 +306,7 @@ main(int argc, char **argv)
 		if (stop_early)
 			log_info("stopped by a signal during startup");
 		else
-			log_error("%s", err);
+			log_startup_error("%s", err);
 		server_free(&srv);
 		return stop_early ? 0 : EXIT_FAIL;
 	}

@@ -101,6 +101,42 @@ net_format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen)
 	}
 }
 
+void
+net_addr_pack(const struct sockaddr_storage *ss, struct net_addr *out)
+{
+	const struct sockaddr_in *in = (const void *)ss;
+	const struct sockaddr_in6 *in6 = (const void *)ss;
+
+	memset(out, 0, sizeof(*out));
+	out->v6 = ss->ss_family == AF_INET6;
+	if (out->v6) {
+		memcpy(out->addr, &in6->sin6_addr, 16);
+		out->port = in6->sin6_port;
+	} else {
+		memcpy(out->addr, &in->sin_addr, 4);
+		out->port = in->sin_port;
+	}
+}
+
+void
+net_addr_format(const struct net_addr *a, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (void *)&ss;
+	struct sockaddr_in6 *in6 = (void *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = a->v6 ? AF_INET6 : AF_INET;
+	if (a->v6) {
+		memcpy(&in6->sin6_addr, a->addr, 16);
+		in6->sin6_port = a->port;
+	} else {
+		memcpy(&in->sin_addr, a->addr, 4);
+		in->sin_port = a->port;
+	}
+	net_format_addr(&ss, out, outlen);
+}
+
 /* SHUTDOWN = local trusts loopback peers, and a dual-stack listener sees
  * IPv4 loopback as ::ffff:127.x. */
 int

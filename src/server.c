@@ -171,6 +171,28 @@ server_listen(struct server *s, char *err, size_t errlen)
 
 /* ---- privileges ---- */
 
+/*
+ * The log file was opened as root: can the user reopen it on SIGHUP? Asked
+ * with the user's groups and gid already, and its uid as the effective one
+ * for a moment (root comes back until setuid). Only a warning: the open
+ * descriptor serves until the first rotation.
+ */
+static void
+check_log_reopen(const struct passwd *pw)
+{
+	char why[CONFIG_PATH_MAX + 256];
+	int rc;
+
+	if (seteuid(pw->pw_uid) < 0)
+		return;
+	rc = log_reopen_check(why, sizeof(why));
+	if (seteuid(0) < 0)
+		return; /* the setuid that follows fails, or is caught */
+	if (rc < 0)
+		log_warn("user %s %s: SIGHUP will not be able to reopen the "
+		    "log file", pw->pw_name, why);
+}
+
 /* Groups, then gid, then uid; and check that root cannot come back. */
 static int
 drop_privileges(const char *user, char *err, size_t errlen)
@@ -187,8 +209,13 @@ drop_privileges(const char *user, char *err, size_t errlen)
 		snprintf(err, errlen, "user %s: no such user", user);
 		return -1;
 	}
-	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0) {
+		snprintf(err, errlen, "dropping privileges to %s: %s", user,
+		    strerror(errno));
+		return -1;
+	}
+	check_log_reopen(pw);
+	if (setuid(pw->pw_uid) < 0) {
 		snprintf(err, errlen, "dropping privileges to %s: %s", user,
 		    strerror(errno));
 		return -1;
@@ -209,15 +236,15 @@ static void
 reject(struct worker *w, int fd)
 {
 	char sink[1024];
+	ssize_t n;
 
 	atomic_fetch_add(&w->srv->conns_rejected, 1);
 	stat_bump(&w->st.requests_err);
-	if (write(fd, "ERR\r\n", 5) < 0) {
-		/* the peer may already be gone */
-	}
+	if ((n = write(fd, "ERR\r\n", 5)) > 0) /* the peer may be gone */
+		stat_add(&w->st.bytes_written, (uint64_t)n);
 	shutdown(fd, SHUT_WR);
-	while (read(fd, sink, sizeof(sink)) > 0)
-		;
+	while ((n = read(fd, sink, sizeof(sink))) > 0)
+		stat_add(&w->st.bytes_read, (uint64_t)n);
 	close(fd);
 }
 
@@ -256,7 +283,7 @@ accept_one(struct worker *w, int fd, const struct sockaddr_storage *ss)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_new(w, fd, net_is_loopback(ss));
+	conn_new(w, fd, ss);
 }
 
 /* Accept up to n connections; returns -1 when out of descriptors. */
@@ -485,8 +512,11 @@ on_signal(EV_P_ ev_signal *sig, int revents)
 
 	(void)revents;
 	if (sig->signum == SIGHUP) {
-		if (log_reopen() < 0)
-			log_error("SIGHUP: cannot reopen the log file");
+		char err[CONFIG_PATH_MAX + 128];
+
+		if (log_reopen(err, sizeof(err)) < 0)
+			log_error("SIGHUP: cannot reopen the log file %s; still "
+			    "writing to the one open before", err);
 		else
 			log_info("SIGHUP: log file reopened");
 		return;
@@ -523,7 +553,7 @@ start_workers(struct server *s)
 		if (worker_init(s, &s->workers[i], i) < 0 ||
 		    pthread_create(&s->workers[i].thread, NULL, worker_main,
 		    &s->workers[i]) != 0) {
-			log_error("cannot start worker %u", i);
+			log_startup_error("cannot start worker %u", i);
 			break;
 		}
 	}
@@ -555,15 +585,15 @@ server_run(struct server *s)
 	watch_signal(s, &s->sig_hup, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
 	if (drop_privileges(s->cfg->user, err, sizeof(err)) < 0) {
-		log_error("%s", err);
+		log_startup_error("%s", err);
 		return -1;
 	}
 	if ((started = start_workers(s)) < s->nworkers) {
 		stop_workers(s, started);
 		return -1;
 	}
-	log_always("listening on %s (%u workers, %llu lines, file %s)",
-	    s->addr_str, s->nworkers,
+	log_always("listening on %s (%u worker%s, %llu lines, file %s)",
+	    s->addr_str, s->nworkers, s->nworkers == 1 ? "" : "s",
 	    (unsigned long long)atomic_load(&s->store)->lines, s->cfg->file);
 	notify_serving(s->cfg->file, atomic_load(&s->store)->lines,
 	    s->addr_str);
@@ -583,13 +613,19 @@ size_t
 server_stats(struct server *s, const struct store *st, char *buf, size_t cap)
 {
 	struct cache_stats cs;
-	uint64_t get = 0, err = 0;
+	uint64_t get = 0, err = 0, bytes_in = 0, bytes_out = 0;
 	size_t n;
 
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		get += atomic_load_explicit(&s->workers[i].st.requests_get,
+		const struct worker_stats *ws = &s->workers[i].st;
+
+		get += atomic_load_explicit(&ws->requests_get,
 		    memory_order_relaxed);
-		err += atomic_load_explicit(&s->workers[i].st.requests_err,
+		err += atomic_load_explicit(&ws->requests_err,
+		    memory_order_relaxed);
+		bytes_in += atomic_load_explicit(&ws->bytes_read,
+		    memory_order_relaxed);
+		bytes_out += atomic_load_explicit(&ws->bytes_written,
 		    memory_order_relaxed);
 	}
 	cache_get_stats(st->cache, &cs);
@@ -604,6 +640,7 @@ server_stats(struct server *s, const struct store *st, char *buf, size_t cap)
 	    "file_changes %llu\r\nlines_checked_bad %llu\r\n"
 	    "line_checksums %d\r\n"
 	    "lines_per_page %u\r\nworkers %u\r\nmax_connections %u\r\n"
+	    "pid %ld\r\nbytes_read %llu\r\nbytes_written %llu\r\n"
 	    "END\r\n",
 	    (long long)(time(NULL) - s->started), (unsigned long long)st->lines,
 	    (unsigned long long)st->text.size,
@@ -618,6 +655,7 @@ server_stats(struct server *s, const struct store *st, char *buf, size_t cap)
 	    (unsigned long long)atomic_load(&s->ctr.file_changes),
 	    (unsigned long long)atomic_load(&s->ctr.lines_checked_bad),
 	    st->line_crc, st->idx.h.lines_per_page, s->nworkers,
-	    s->max_connections);
+	    s->max_connections, (long)getpid(),
+	    (unsigned long long)bytes_in, (unsigned long long)bytes_out);
 	return n < cap ? n : cap - 1;
 }

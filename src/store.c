@@ -95,13 +95,38 @@ read_line(void *arg, const void *body, size_t slot, void *out)
 
 /* ---- open and close ---- */
 
-/* Open the index, building it first when asked, or allowed and needed. */
+/*
+ * Every build of an index that was not asked for by name is a warning
+ * with its reason: a tuned index is never replaced quietly. index_open's
+ * reasons start with the index's path, which the line names already.
+ */
+static void
+log_build(const struct store *st, enum index_status s, const char *why,
+    unsigned m)
+{
+	size_t n = strlen(st->idx_path);
+
+	if (s == INDEX_ERR_MISSING)
+		why = "missing";
+	else if (strncmp(why, st->idx_path, n) == 0 && why[n] == ':' &&
+	    why[n + 1] == ' ')
+		why += n + 2;
+	log_warn("building index %s of %s with lines_per_page %u: %s",
+	    st->idx_path, st->text_path, m, why);
+}
+
+/*
+ * Open the index, building it first when asked, or allowed and needed.
+ * m 0 (lines_per_page unset) takes an existing index's own, and builds a
+ * new one with INDEX_M_DEFAULT.
+ */
 static int
 prepare_index(struct store *st, unsigned m, int rebuild, char *err,
     size_t errlen)
 {
 	const struct config *cfg = st->cfg;
-	struct index_build_opts o = { .m = m, .line_crc = cfg->line_checksums };
+	struct index_build_opts o = { .m = m != 0 ? m : INDEX_M_DEFAULT,
+	    .line_crc = cfg->line_checksums };
 	struct index_summary sum;
 	char why[512];
 	enum index_status s = INDEX_ERR_STALE;
@@ -120,7 +145,7 @@ prepare_index(struct store *st, unsigned m, int rebuild, char *err,
 		snprintf(err, errlen, "index unusable (build = never): %s", why);
 		return -1;
 	}
-	log_warn("building the index of %s: %s", st->text_path, why);
+	log_build(st, s, why, o.m);
 	/* rebuild is a background re-index; any other build is the startup's,
 	 * on the main thread, which tells the service manager how it goes. */
 	if (!rebuild) {
@@ -132,7 +157,7 @@ prepare_index(struct store *st, unsigned m, int rebuild, char *err,
 		return -1;
 	log_info("index built: %llu lines in %.2f s",
 	    (unsigned long long)sum.lines, sum.seconds);
-	return index_open(&st->idx, st->idx_path, st->text.fd, m,
+	return index_open(&st->idx, st->idx_path, st->text.fd, o.m,
 	    cfg->line_checksums, err, errlen) == INDEX_OK ? 0 : -1;
 }
 

@@ -162,7 +162,7 @@ t_stats(void **state)
 	    "connections_rejected", "requests_get", "requests_err",
 	    "cache_hits", "cache_misses", "cache_pages", "cache_bytes",
 	    "cache_capacity_bytes", "index_errors", "file_changes",
-	    "lines_checked_bad", NULL };
+	    "lines_checked_bad", "pid", "bytes_read", "bytes_written", NULL };
 	int fd = srv_connect(s);
 	size_t len;
 	char *all, *p;
@@ -301,6 +301,41 @@ t_too_long_request(void **state)
 	close(fd);
 }
 
+/*
+ * STATS pid is the server's; bytes_read and bytes_written move by exactly
+ * what this connection sent and received between two STATS (a server of
+ * its own: no other connection reads or writes meanwhile).
+ */
+static void
+t_stats_pid_and_bytes(void **state)
+{
+	static const char gets[] = "GET 1\r\nGET 9\r\nGET 2\r\n";
+	static const char want[] = "OK\r\nfirst line\nERR\r\n"
+	    "OK\r\nsecond\tline with tab\n";
+	struct srv s2;
+	char first[2048], second[2048];
+	int fd;
+
+	(void)state;
+	srv_prepare(&s2, TEXT, sizeof(TEXT) - 1);
+	srv_start(&s2, NULL);
+	fd = srv_connect(&s2);
+	srv_read_stats(fd, first, sizeof(first));
+	assert_int_equal(stat_value(first, "pid"), (unsigned long long)s2.pid);
+	send_str(fd, gets);
+	expect_str(fd, want);
+	srv_read_stats(fd, second, sizeof(second));
+	/* The second STATS counts the first's answer, not its own. */
+	assert_int_equal(stat_value(second, "bytes_read") -
+	    stat_value(first, "bytes_read"), sizeof(gets) - 1 + 7);
+	assert_int_equal(stat_value(second, "bytes_written") -
+	    stat_value(first, "bytes_written"),
+	    strlen(first) + sizeof(want) - 1);
+	close(fd);
+	srv_stop(&s2);
+	srv_cleanup(&s2);
+}
+
 int
 main(void)
 {
@@ -318,6 +353,7 @@ main(void)
 		cmocka_unit_test(t_half_close_gets_answers),
 		cmocka_unit_test(t_request_grammar_pipelined),
 		cmocka_unit_test(t_too_long_request),
+		cmocka_unit_test(t_stats_pid_and_bytes),
 	};
 
 	return cmocka_run_group_tests_name("protocol", tests, setup, teardown);

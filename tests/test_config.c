@@ -189,7 +189,7 @@ defaults_match_spec(void **state)
 	assert_true(cfg.map_max == config_default_map_max());
 	assert_true(cfg.map_max >= (uint64_t)64 << 20);
 	assert_string_equal(cfg.index_path, "");
-	assert_int_equal(cfg.lines_per_page, 4096);
+	assert_int_equal(cfg.lines_per_page, 0); /* unset: the index's own */
 	assert_int_equal(cfg.build, BUILD_AUTO);
 	assert_true(cfg.cache_size == (uint64_t)256 * 1024 * 1024);
 	assert_int_equal(cfg.log_level, LOG_INFO);
@@ -1052,11 +1052,135 @@ finish_rejects_bad_lines_per_page(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	snprintf(cfg.file, sizeof(cfg.file), "%s", "f");
-	cfg.lines_per_page = 0;
-	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
+	cfg.lines_per_page = 0; /* unset */
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
 	cfg.lines_per_page = 3;
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "lines_per_page"));
+}
+
+/* lines_per_page = (empty) is unset: the existing index's own value. */
+static void
+empty_lines_per_page_is_unset(void **state)
+{
+	struct config cfg;
+	char err[ERR_LEN];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(load(&cfg, "[index]\nlines_per_page = 64\n", err), 0);
+	assert_int_equal(cfg.lines_per_page, 64);
+	assert_int_equal(load(&cfg, "[index]\nlines_per_page =\n", err), 0);
+	assert_int_equal(cfg.lines_per_page, 0);
+}
+
+/* config_set_option of opt over the defaults: its result and message. */
+static int
+set_opt(struct config *cfg, const char *opt, char *err)
+{
+	config_defaults(cfg);
+	err[0] = '\0';
+	return config_set_option(cfg, opt, err, ERR_LEN);
+}
+
+static void
+option_sets_every_kind(void **state)
+{
+	struct config cfg;
+	char err[ERR_LEN];
+
+	(void)state;
+	assert_int_equal(set_opt(&cfg, "cache.size=1G", err), 0);
+	assert_true(cfg.cache_size == (uint64_t)1 << 30);
+	assert_int_equal(set_opt(&cfg, "index.lines_per_page=1024", err), 0);
+	assert_int_equal(cfg.lines_per_page, 1024);
+	assert_int_equal(set_opt(&cfg, "index.lines_per_page=", err), 0);
+	assert_int_equal(cfg.lines_per_page, 0);
+	assert_int_equal(set_opt(&cfg, "server.bind=::1", err), 0);
+	assert_string_equal(cfg.bind, "::1");
+	assert_int_equal(set_opt(&cfg, "log.level=DEBUG", err), 0);
+	assert_int_equal(cfg.log_level, LOG_DEBUG);
+	assert_int_equal(set_opt(&cfg, "index.line_checksums=no", err), 0);
+	assert_int_equal(cfg.line_checksums, 0);
+	/* Only the first '=' separates: the value may hold more. */
+	assert_int_equal(set_opt(&cfg, "server.file=a=b.txt", err), 0);
+	assert_string_equal(cfg.file, "a=b.txt");
+	assert_int_equal(set_opt(&cfg, "index.path=", err), 0);
+	assert_string_equal(cfg.index_path, "");
+}
+
+/* A refused option: -1, the message, and the config as it was. */
+static void
+expect_option_error(const char *opt, const char *msg)
+{
+	struct config cfg, def;
+	char err[ERR_LEN];
+
+	config_defaults(&def);
+	assert_int_equal(set_opt(&cfg, opt, err), -1);
+	if (strcmp(err, msg) != 0)
+		fail_msg("-o %s: got \"%s\", want \"%s\"", opt, err, msg);
+	assert_config_equal(&cfg, &def);
+}
+
+static void
+option_errors_say_what(void **state)
+{
+	(void)state;
+	expect_option_error("cache.size=abc", "[cache] size: 'abc' is not a "
+	    "size (digits, then optionally K, M or G)");
+	expect_option_error("server.port=70000", "[server] port: '70000' is "
+	    "out of range 0-65535");
+	expect_option_error("server.port=", "[server] port: missing value");
+	expect_option_error("index.lines_per_page=3", "[index] lines_per_page: "
+	    "'3' is not a power of two");
+	expect_option_error("server.bind=localhost", "[server] bind: "
+	    "'localhost' is not an IPv4 or IPv6 address");
+	expect_option_error("server.file=", "[server] file: must not be empty");
+	expect_option_error("server.nope=1", "[server] nope: unknown key");
+	expect_option_error("Server.port=1", "[Server] port: unknown section");
+	expect_option_error("cahce.size=1M", "[cahce] size: unknown section");
+	expect_option_error("server.port 1", "not SECTION.KEY=VALUE");
+	expect_option_error("port=1", "not SECTION.KEY=VALUE");
+	expect_option_error(".port=1", "not SECTION.KEY=VALUE");
+	expect_option_error("server.=1", "not SECTION.KEY=VALUE");
+	expect_option_error("=1", "not SECTION.KEY=VALUE");
+	expect_option_error("", "not SECTION.KEY=VALUE");
+}
+
+/* A name longer than any key is cut in the message, and unknown. */
+static void
+option_long_name(void **state)
+{
+	char opt[600], err[ERR_LEN];
+	struct config cfg;
+
+	(void)state;
+	memset(opt, 'k', sizeof(opt));
+	memcpy(opt, "server.", 7);
+	snprintf(opt + 500, sizeof(opt) - 500, "=1");
+	assert_int_equal(set_opt(&cfg, opt, err), -1);
+	assert_non_null(strstr(err, "unknown key"));
+	assert_int_equal(strncmp(err, "[server] kkk", 12), 0);
+}
+
+/* config_set names the key as the file's messages do. */
+static void
+set_one_key(void **state)
+{
+	struct config cfg;
+	char err[ERR_LEN];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(config_set(&cfg, "server", "workers", "3", err,
+	    sizeof(err)), 0);
+	assert_int_equal(cfg.workers, 3);
+	assert_int_equal(config_set(&cfg, "server", "workers", "x", err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "[server] workers: 'x' is not a number "
+	    "(decimal digits only)");
+	assert_int_equal(cfg.workers, 3);
 }
 
 static void
@@ -1150,6 +1274,11 @@ main(void)
 		cmocka_unit_test(finish_cache_20k_holds_compact_page),
 		cmocka_unit_test(finish_cache_from_file),
 		cmocka_unit_test(finish_rejects_bad_lines_per_page),
+		cmocka_unit_test(empty_lines_per_page_is_unset),
+		cmocka_unit_test(option_sets_every_kind),
+		cmocka_unit_test(option_errors_say_what),
+		cmocka_unit_test(option_long_name),
+		cmocka_unit_test(set_one_key),
 		cmocka_unit_test(names),
 		cmocka_unit_test(inih_knobs_restored),
 	};

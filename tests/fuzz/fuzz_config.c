@@ -6,7 +6,9 @@
  * must either load (every value then within SPEC.md section 4's ranges)
  * or fail with one message that names the file, leaving the config it
  * was given untouched. A loaded config then goes through config_finish,
- * which must answer too.
+ * which must answer too. The same bytes, as a string, are also given to
+ * config_set_option (linesvr -o SECTION.KEY=VALUE), which must set a
+ * valid value or fail with one message and leave the config alone.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -62,8 +64,8 @@ check_loaded(const struct config *c)
 	FUZZ_CHECK(c->log_level == LOG_ERROR || c->log_level == LOG_WARN ||
 	    c->log_level == LOG_INFO || c->log_level == LOG_DEBUG);
 	FUZZ_CHECK(c->coalesce == 0 || c->coalesce == 1);
-	FUZZ_CHECK(is_pow2(c->lines_per_page) &&
-	    c->lines_per_page <= 1048576);
+	FUZZ_CHECK(c->lines_per_page == 0 || /* unset */
+	    (is_pow2(c->lines_per_page) && c->lines_per_page <= 1048576));
 	FUZZ_CHECK(c->cache_size >= 1);
 }
 
@@ -80,6 +82,31 @@ check_message(const char *err, size_t errlen)
 	FUZZ_CHECK(strchr(err, '\n') == NULL);
 }
 
+/* The input up to its first NUL (or the whole of it) as one -o option. */
+static void
+fuzz_option(const uint8_t *data, size_t size)
+{
+	static struct config cfg, before;
+	static char opt[8192];
+	char err[512];
+	size_t n = size < sizeof(opt) - 1 ? size : sizeof(opt) - 1;
+	int rc;
+
+	memcpy(opt, data, n);
+	opt[n] = '\0';
+	config_defaults(&cfg);
+	memcpy(&before, &cfg, sizeof(before));
+	memset(err, 0x5a, sizeof(err));
+	rc = config_set_option(&cfg, opt, err, sizeof(err));
+	FUZZ_CHECK(rc == 0 || rc == -1);
+	if (rc == 0) {
+		check_loaded(&cfg);
+		return;
+	}
+	FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
+	FUZZ_CHECK(memcmp(&cfg, &before, sizeof(cfg)) == 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -87,6 +114,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[512];
 	int rc;
 
+	fuzz_option(data, size);
 	FUZZ_CHECK(fuzz_memfile_set(memfd, data, size) == 0);
 	config_defaults(&cfg);
 	memcpy(&before, &cfg, sizeof(before));

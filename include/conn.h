@@ -117,9 +117,42 @@ int conn_busy_writing(const struct conn *c);
  */
 int conn_recheck_input(struct conn *c);
 
+/*
+ * The lists are intrusive and doubly linked, so moving a connection to the
+ * tail (every complete request) is O(1); inline because that happens per
+ * request.
+ */
+static inline void
+conn_list_remove(struct conn_list *l, struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		l->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		l->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
 /* Move c to the tail of list with timestamp now (which ends an idle
  * re-check: c is not idle). */
-void conn_list_touch(struct conn_list *l, struct conn *c, ev_tstamp now);
-void conn_list_remove(struct conn_list *l, struct conn *c);
+static inline void
+conn_list_touch(struct conn_list *l, struct conn *c, ev_tstamp now)
+{
+	c->last = now;
+	c->idle_checked = 0;
+	if (l->tail == c)
+		return;
+	if (c->prev != NULL || l->head == c)
+		conn_list_remove(l, c);
+	c->prev = l->tail;
+	if (l->tail != NULL)
+		l->tail->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+}
 
 #endif

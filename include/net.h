@@ -54,6 +54,13 @@ void net_addr_format(const struct net_addr *a, char *out, size_t outlen);
 /* 127.0.0.0/8, ::1, or an IPv4-mapped 127.x address: 1, else 0. */
 int net_is_loopback(const struct sockaddr_storage *ss);
 
+/* Bytes in a TCP socket's send queue, sent or not, that the peer has not
+ * acknowledged (SIOCOUTQ); -1 if the kernel will not say. */
+int net_unsent(int fd);
+
+/* Bytes received on a socket and not read yet (SIOCINQ); -1 likewise. */
+int net_unread(int fd);
+
 /* Raise the soft open-file limit to the hard limit. Returns the limit now
  * in force, UINT64_MAX for none, 0 if it cannot be read. */
 uint64_t net_raise_nofile(void);

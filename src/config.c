@@ -176,6 +176,8 @@ config_default_map_max(void)
 	.empty = EMPTY_IS_ERROR, .check = check_address }
 #define WORD_KEY(sec, key, list, fn) { .section = sec, .name = key, \
 	.kind = KEY_WORD, .words = list, .set = fn }
+#define BOOL_KEY(sec, key, f) { .section = sec, .name = key, \
+	.kind = KEY_BOOL, .off = FIELD(f) }
 
 static const struct key keys[] = {
 	STR_KEY("server", "file", file, EMPTY_IS_ERROR),
@@ -193,8 +195,7 @@ static const struct key keys[] = {
 	UINT_KEY("server", "drain_timeout", drain_timeout, 0, 86400,
 	    "0-86400"),
 	STR_KEY("server", "user", user, EMPTY_IS_UNSET),
-	{ .section = "server", .name = "coalesce", .kind = KEY_BOOL,
-	    .off = FIELD(coalesce) },
+	BOOL_KEY("server", "coalesce", coalesce),
 	SIZE_KEY("server", "map_max", map_max, 0, UINT64_MAX,
 	    "(a size, 0 = never map)"),
 
@@ -205,8 +206,7 @@ static const struct key keys[] = {
 	    .off = FIELD(lines_per_page), .lo = 1, .hi = INDEX_M_MAX,
 	    .range = "1-1048576", .empty = EMPTY_IS_UNSET },
 	WORD_KEY("index", "build", build_words, set_build),
-	{ .section = "index", .name = "line_checksums", .kind = KEY_BOOL,
-	    .off = FIELD(line_checksums) },
+	BOOL_KEY("index", "line_checksums", line_checksums),
 
 	SIZE_KEY("cache", "size", cache_size, 1, UINT64_MAX,
 	    "(must be at least 1)"),

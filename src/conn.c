@@ -19,9 +19,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <linux/sockios.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -38,39 +36,6 @@ static const char ERR_ANSWER[] = "ERR\r\n";
 static void on_read(EV_P_ ev_io *io, int revents);
 static void on_write(EV_P_ ev_io *io, int revents);
 static void settle(struct conn *c);
-
-/* ---- lists ---- */
-
-void
-conn_list_remove(struct conn_list *l, struct conn *c)
-{
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		l->head = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	else
-		l->tail = c->prev;
-	c->prev = c->next = NULL;
-}
-
-void
-conn_list_touch(struct conn_list *l, struct conn *c, ev_tstamp now)
-{
-	c->last = now;
-	c->idle_checked = 0;
-	if (l->tail == c)
-		return;
-	if (c->prev != NULL || l->head == c)
-		conn_list_remove(l, c);
-	c->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = c;
-	else
-		l->head = c;
-	l->tail = c;
-}
 
 /* ---- the worker's scratch ---- */
 
@@ -91,16 +56,6 @@ conn_scratch_free(struct conn_scratch *x)
 }
 
 /* ---- states ---- */
-
-/* Bytes in a socket's send (SIOCOUTQ) or receive (SIOCINQ) queue; -1 if
- * the kernel will not say. */
-static int
-kernel_queued(int fd, unsigned long which)
-{
-	int n = 0;
-
-	return ioctl(fd, which, &n) == 0 ? n : -1;
-}
 
 static void
 drop_input(struct conn *c)
@@ -154,8 +109,8 @@ set_state(struct conn *c, enum conn_state to)
 			return; /* answers nothing more either way */
 	} else if (to == CONN_LINGER) {
 		if (shutdown(c->fd, SHUT_WR) < 0 ||
-		    (kernel_queued(c->fd, SIOCOUTQ) == 0 &&
-		    kernel_queued(c->fd, SIOCINQ) == 0)) {
+		    (net_unsent(c->fd) == 0 &&
+		    net_unread(c->fd) == 0)) {
 			conn_close(c, "closed");
 			return;
 		}
@@ -232,7 +187,7 @@ int
 conn_busy_writing(const struct conn *c)
 {
 	return c->out_len > c->out_off || c->stream.store != NULL ||
-	    kernel_queued(c->fd, SIOCOUTQ) > 0;
+	    net_unsent(c->fd) > 0;
 }
 
 int
@@ -240,7 +195,7 @@ conn_recheck_input(struct conn *c)
 {
 	if (c->idle_checked || c->state == CONN_LINGER)
 		return 0; /* had its chance: trickled bytes, no request */
-	if (!has_request(c) && kernel_queued(c->fd, SIOCINQ) <= 0)
+	if (!has_request(c) && net_unread(c->fd) <= 0)
 		return 0;
 	c->idle_checked = 1;
 	ev_feed_event(c->w->loop, &c->rw, EV_READ);

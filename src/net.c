@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include "net.h"
 
@@ -173,4 +175,24 @@ net_raise_nofile(void)
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
+}
+
+static int
+queued(int fd, unsigned long which)
+{
+	int n = 0;
+
+	return ioctl(fd, which, &n) == 0 ? n : -1;
+}
+
+int
+net_unsent(int fd)
+{
+	return queued(fd, SIOCOUTQ);
+}
+
+int
+net_unread(int fd)
+{
+	return queued(fd, SIOCINQ);
 }

@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -37,6 +38,7 @@ extern const char *const err_kind_name[ERR_KINDS];
 struct run {
 	const struct opts *o;
 	const struct truth *truth;	/* NULL without --verify */
+	FILE *series;			/* --series, or NULL */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int spread_src;		/* bind sources over 127.0.0.2.. */

@@ -87,6 +87,22 @@ setup_limits(struct run *run, const struct opts *o)
 }
 
 static int
+setup_series(struct run *run, const struct opts *o)
+{
+	if (o->series == NULL)
+		return EXIT_OK;
+	run->series = strcmp(o->series, "-") == 0 ? stderr :
+	    fopen(o->series, "w");
+	if (run->series == NULL) {
+		fprintf(stderr, "linesvr-bench: --series %s: %s\n", o->series,
+		    strerror(errno));
+		return EXIT_USAGE;
+	}
+	report_series_head(run->series);
+	return EXIT_OK;
+}
+
+static int
 setup(struct run *run, struct truth *truth, const struct opts *o)
 {
 	char err[256];
@@ -109,6 +125,8 @@ setup(struct run *run, struct truth *truth, const struct opts *o)
 		run->truth = truth;
 	}
 	if ((rc = setup_keys(run, o)) != EXIT_OK)
+		return rc;
+	if ((rc = setup_series(run, o)) != EXIT_OK)
 		return rc;
 	return setup_limits(run, o);
 }
@@ -188,26 +206,30 @@ gather(struct worker *ws, unsigned n, struct tally *sum)
 }
 
 /*
- * Until every worker is done: a live line each second if wanted. The
- * tallies (a histogram each) are copied only for that line.
+ * Until every worker is done: a live line and a --series row each second
+ * if wanted. The tallies (a histogram each) are copied only for those.
  */
 static void
-monitor(struct run *run, struct worker *ws, int live)
+monitor(struct run *run, struct worker *ws, int live, FILE *series)
 {
 	static struct tally sum;
 	uint64_t next = run->t_start + NS_PER_S, prev_answers = 0, now;
 	uint64_t prev_t = run->t_start;
 	struct timespec nap = { 0, (long)MONITOR_NS };
+	struct series_mark mark = { 0 };
 
 	while (atomic_load(&run->finished) < run->o->threads) {
 		nanosleep(&nap, NULL);
 		now = now_ns();
-		if (!live || now < next)
+		if ((!live && series == NULL) || now < next)
 			continue;
 		gather(ws, run->o->threads, &sum);
-		report_live(stderr, (double)(now - run->t_start) / 1e9,
-		    (double)(sum.answers - prev_answers) * 1e9 /
-		    (double)(now - prev_t), &sum);
+		if (series != NULL)
+			report_series(series, now - run->t_start, &sum, &mark);
+		if (live)
+			report_live(stderr, (double)(now - run->t_start) / 1e9,
+			    (double)(sum.answers - prev_answers) * 1e9 /
+			    (double)(now - prev_t), &sum);
 		prev_answers = sum.answers;
 		prev_t = now;
 		next += NS_PER_S;
@@ -294,7 +316,7 @@ bench(struct run *run)
 		srv0 = cpu_pid(o->server_pid);
 	pthread_barrier_wait(&b[1]);
 	monitor(run, ws, o->progress == 1 || (o->progress == -1 &&
-	    !o->quiet && isatty(STDERR_FILENO)));
+	    !o->quiet && isatty(STDERR_FILENO)), run->series);
 	for (i = 0; i < o->threads; i++)
 		pthread_join(ws[i].thread, NULL);
 	cpu_self(&u1, &s1);
@@ -332,5 +354,10 @@ main(int argc, char **argv)
 	rc = bench(&run);
 	if (run.truth != NULL)
 		truth_close(&truth);
+	if (run.series != NULL && run.series != stderr && fclose(run.series)) {
+		fprintf(stderr, "linesvr-bench: --series %s: %s\n", o.series,
+		    strerror(errno));
+		rc = rc == EXIT_OK ? EXIT_USAGE : rc;
+	}
 	return rc;
 }

@@ -67,6 +67,10 @@ static const char USAGE[] =
 "      --csv              likewise, as a CSV header line and one row\n"
 "      --label TEXT       a name for this run in --json / --csv\n"
 "      --server-pid PID   also report that process's CPU use\n"
+"      --series FILE      also write one CSV row per second to FILE: t_s,\n"
+"                         req_per_s and that second's errors, retries,\n"
+"                         reconnects and lost requests (a time series to\n"
+"                         plot; FILE '-' is stderr)\n"
 "      --progress 0|1     live line per second on stderr (default: when\n"
 "                         stderr is a terminal)\n"
 "  -q, --quiet            no live line, no summary (with --json/--csv)\n"
@@ -84,7 +88,7 @@ static const char USAGE[] =
 enum {
 	OPT_RATE = 256, OPT_WARMUP, OPT_KEYS, OPT_SEED, OPT_PROTO, OPT_VERIFY,
 	OPT_NODELAY, OPT_STORM, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_JSON, OPT_CSV,
-	OPT_LABEL, OPT_SPID, OPT_PROGRESS, OPT_LOAD, OPT_HELP, OPT_RETRY
+	OPT_LABEL, OPT_SPID, OPT_SERIES, OPT_PROGRESS, OPT_LOAD, OPT_HELP, OPT_RETRY
 };
 
 static const struct option LONGOPTS[] = {
@@ -112,6 +116,7 @@ static const struct option LONGOPTS[] = {
 	{ "csv", no_argument, NULL, OPT_CSV },
 	{ "label", required_argument, NULL, OPT_LABEL },
 	{ "server-pid", required_argument, NULL, OPT_SPID },
+	{ "series", required_argument, NULL, OPT_SERIES },
 	{ "progress", required_argument, NULL, OPT_PROGRESS },
 	{ "load", required_argument, NULL, OPT_LOAD },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -243,6 +248,7 @@ others(struct opts *o, int c, const char *a)
 	case OPT_VERIFY: o->verify = a; return 0;
 	case OPT_LOAD: o->load = a; return 0;
 	case OPT_NODELAY: return flag01("--nodelay", a, &o->nodelay);
+	case OPT_SERIES: o->series = a; return 0;
 	case OPT_PROGRESS: return flag01("--progress", a, &o->progress);
 	case OPT_JSON: o->json = 1; return 0;
 	case OPT_CSV: o->csv = 1; return 0;

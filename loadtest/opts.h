@@ -42,6 +42,7 @@ struct opts {
 	int json, csv, quiet;
 	int progress;		/* live lines: -1 auto (a terminal), 0, 1 */
 	const char *label;
+	const char *series;	/* --series FILE: a CSV row per second */
 	pid_t server_pid;	/* 0, or whose CPU to report */
 };
 

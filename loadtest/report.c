@@ -90,6 +90,30 @@ report_live(FILE *f, double t, double rate, const struct tally *tn)
 	fflush(f);
 }
 
+void
+report_series_head(FILE *f)
+{
+	fprintf(f, "t_s,req_per_s,errors,retries,reconnects,lost\n");
+	fflush(f);
+}
+
+void
+report_series(FILE *f, uint64_t t_ns, const struct tally *tn,
+    struct series_mark *m)
+{
+	struct series_mark now = { tn->answers,
+	    report_errors(tn) + tn->err[ERR_ANSWER], tn->retries,
+	    tn->reconnects, tn->lost, t_ns };
+	double dt = (double)(now.t - m->t) / 1e9;
+
+	fprintf(f, "%.3f,%.0f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+	    "\n", (double)t_ns / 1e9, per_s(now.answers - m->answers, dt),
+	    now.errors - m->errors, now.retries - m->retries,
+	    now.reconnects - m->reconnects, now.lost - m->lost);
+	fflush(f);
+	*m = now;
+}
+
 static void
 human_head(FILE *f, const struct result *r)
 {

@@ -25,6 +25,18 @@ struct result {
 /* "[  3s]  123456 req/s  p99 1.23ms  errors 0" */
 void report_live(FILE *f, double t, double rate, const struct tally *t_now);
 
+/*
+ * --series: a CSV header, then per second one row of that second's
+ * counts, "t_s,req_per_s,errors,retries,reconnects,lost"; mark holds the
+ * totals at the previous row (zeroed before the first).
+ */
+struct series_mark {
+	uint64_t answers, errors, retries, reconnects, lost, t;
+};
+void report_series_head(FILE *f);
+void report_series(FILE *f, uint64_t t_ns, const struct tally *t_now,
+    struct series_mark *mark);
+
 void report_human(FILE *f, const struct result *r);
 void report_json(FILE *f, const struct result *r);
 void report_csv(FILE *f, const struct result *r);

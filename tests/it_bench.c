@@ -503,6 +503,50 @@ test_no_retry_loses_in_flight(void **state)
 	free(out);
 }
 
+/*
+ * --series: a header, then a row per second with increasing times, the
+ * rate and that second's reconnects, which add up to no more than the
+ * run's total (the last part-second has no row).
+ */
+static void
+test_series(void **state)
+{
+	char path[512], *csv, *out, *line, *save = NULL;
+	double t, prev_t = 0, rate;
+	long long err, retries, reconnects, lost, sum_reconnects = 0;
+	int rows = 0, rc;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/series.csv", S.s.dir);
+	write_null_text();
+	rc = bench_port(null_start("50"), "-c", "4", "-P", "4", "-d", "3",
+	    "--verify", S.nulltext, "--retry", "3", "--series", path,
+	    "--json", "-q", NULL);
+	null_stop();
+	assert_int_equal(rc, 0);
+	out = checked_json();
+	csv = read_file(path);
+	line = strtok_r(csv, "\n", &save);
+	assert_non_null(line);
+	assert_string_equal(line, "t_s,req_per_s,errors,retries,reconnects,"
+	    "lost");
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+		assert_int_equal(sscanf(line, "%lf,%lf,%lld,%lld,%lld,%lld", &t,
+		    &rate, &err, &retries, &reconnects, &lost), 6);
+		assert_true(t > prev_t);
+		assert_true(rate > 0);
+		assert_int_equal(lost, 0);
+		sum_reconnects += reconnects;
+		prev_t = t;
+		rows++;
+	}
+	assert_true(rows >= 2);
+	assert_true(sum_reconnects > 0);
+	assert_true(sum_reconnects <= json_num(out, "reconnects"));
+	free(csv);
+	free(out);
+}
+
 /* Stop the server with sig once it has answered this run; reap it. */
 static void
 stop_mid_run(int sig, unsigned long long before)
@@ -634,6 +678,7 @@ main(void)
 		cmocka_unit_test(test_source_address),
 		cmocka_unit_test(test_retry_loses_nothing),
 		cmocka_unit_test(test_no_retry_loses_in_flight),
+		cmocka_unit_test(test_series),
 		cmocka_unit_test(test_killed_server),
 		cmocka_unit_test(test_stopped_server_loses_the_rest),
 		cmocka_unit_test(test_example_client_retries),

@@ -9,32 +9,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* parse_digits' answer when the digits do not fit in 64 bits. */
+#define PARSE_OVERFLOW ((size_t)-1)
+
 /*
- * The one digit converter: exactly len ASCII digits at s into *out. -1,
- * *out untouched, if len is 0, a byte is not a digit, or the value does
- * not fit in 64 bits. Inline because the request parser calls it for every
- * GET; up to 19 digits cannot overflow, so only longer runs pay the check.
+ * The one digit converter: the run of ASCII digits that starts s, within
+ * its first len bytes, into *out. Returns the run's length (0 when s does
+ * not start with a digit; *out is then 0), or PARSE_OVERFLOW. Callers
+ * check what follows the run. Inline because the request parser calls it
+ * for every GET; up to 19 digits cannot overflow, so only longer runs pay
+ * the check.
  */
-static inline int
+static inline size_t
 parse_digits(const char *s, size_t len, uint64_t *out)
 {
 	uint64_t v = 0;
 	size_t i;
 
-	if (len == 0)
-		return -1;
 	for (i = 0; i < len; i++) {
 		unsigned d = (unsigned)(unsigned char)s[i] - '0';
 
 		if (d > 9)
-			return -1;
+			break;
 		/* v * 10 + d must not exceed UINT64_MAX. */
 		if (i >= 19 && v > (UINT64_MAX - d) / 10)
-			return -1;
+			return PARSE_OVERFLOW;
 		v = v * 10 + d;
 	}
 	*out = v;
-	return 0;
+	return i;
 }
 
 /* Decimal digits only ("007" is 7). 0 on success, -1 otherwise. */

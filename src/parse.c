@@ -13,28 +13,25 @@
 
 #include "parse.h"
 
-/* Length of the run of ASCII digits at the start of s. */
-static size_t
-digit_run(const char *s)
+/* The digits that start s (NUL-terminated) into *v, their count into *n:
+ * 0, or -1 when there are none or they do not fit in 64 bits. */
+static int
+leading_digits(const char *s, size_t *n, uint64_t *v)
 {
-	size_t n = 0;
-
-	while (s[n] >= '0' && s[n] <= '9')
-		n++;
-	return n;
+	*n = parse_digits(s, SIZE_MAX, v);
+	return *n == 0 || *n == PARSE_OVERFLOW ? -1 : 0;
 }
 
 int
 parse_u64(const char *s, uint64_t *out)
 {
+	uint64_t v;
 	size_t n;
 
-	if (s == NULL)
+	if (s == NULL || leading_digits(s, &n, &v) < 0 || s[n] != '\0')
 		return -1;
-	n = digit_run(s);
-	if (s[n] != '\0')
-		return -1;
-	return parse_digits(s, n, out);
+	*out = v;
+	return 0;
 }
 
 int
@@ -71,16 +68,13 @@ parse_size(const char *s, uint64_t *out)
 	size_t n;
 	int shift = 0;
 
-	if (s == NULL)
+	if (s == NULL || leading_digits(s, &n, &v) < 0)
 		return -1;
-	n = digit_run(s);
 	if (s[n] != '\0') {
 		/* One suffix letter, and it must be the last byte. */
 		if ((shift = suffix_shift(s[n])) == -1 || s[n + 1] != '\0')
 			return -1;
 	}
-	if (parse_digits(s, n, &v) == -1)
-		return -1;
 	/* "17179869184G" is 2^64: the digits fit, the bytes do not. */
 	if (v > (UINT64_MAX >> shift))
 		return -1;

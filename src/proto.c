@@ -1,9 +1,10 @@
 /*
  * proto: the request parser of the wire protocol (SPEC.md section 2).
  *
- * It runs once per request on the server's hot path, so it finds the end of
- * the line with memchr (bounded by max_request, so an endless line costs at
- * most max_request bytes of scanning) and then walks the line once. Numbers
+ * It runs once per request on the server's hot path: a plain "GET n" line
+ * is recognised in one pass; any other line's end is found with memchr
+ * (bounded by max_request, so an endless line costs at most max_request
+ * bytes of scanning) and the line is then walked once. Numbers
  * are parsed by hand: strtoull would need a NUL-terminated copy, honours the
  * locale and accepts signs and leading spaces the protocol forbids.
  *
@@ -107,24 +108,36 @@ verb_type(const unsigned char *tok, size_t toklen)
 static int
 parse_number(const unsigned char *tok, size_t toklen, uint64_t *out)
 {
-	if (toklen > PROTO_MAX_DIGITS)
+	if (toklen > PROTO_MAX_DIGITS ||
+	    parse_digits((const char *)tok, toklen, out) != toklen)
 		return -1;
-	return parse_digits((const char *)tok, toklen, out);
+	return 0;
 }
 
 /*
- * The request nearly every client sends, "GET" (any case), one space and
- * 1 to 19 digits, recognised without tokenising: 1 with the number, or 0
- * for anything else, which parse_line then classifies in full. 19 digits
- * cannot overflow 64 bits; longer numbers take the full path.
+ * The request nearly every client sends, "GET" (any case), one space, 1
+ * to 19 digits and LF or CRLF, recognised in one pass, with no search for
+ * the LF first: the line's length with its LF, or 0 for anything else,
+ * which the full path then classifies. 19 digits cannot overflow 64 bits;
+ * longer numbers take the full path. len is at most max_request, so a
+ * line found here is not too long.
  */
-static int
-parse_plain_get(const unsigned char *p, size_t len, uint64_t *n)
+static size_t
+plain_get(const unsigned char *p, size_t len, uint64_t *n)
 {
-	if (len < 5 || len > 4 + PROTO_MAX_DIGITS - 1 || (p[0] | 0x20) != 'g' ||
-	    (p[1] | 0x20) != 'e' || (p[2] | 0x20) != 't' || p[3] != ' ')
+	size_t i, digits;
+
+	if (len < 6 || (p[0] | 0x20) != 'g' || (p[1] | 0x20) != 'e' ||
+	    (p[2] | 0x20) != 't' || p[3] != ' ')
 		return 0;
-	return parse_digits((const char *)p + 4, len - 4, n) == 0;
+	digits = parse_digits((const char *)p + 4, len - 4 <
+	    PROTO_MAX_DIGITS - 1 ? len - 4 : PROTO_MAX_DIGITS - 1, n);
+	i = 4 + digits;
+	if (digits == 0 || i >= len)
+		return 0;
+	if (p[i] == '\r' && i + 1 < len)
+		i++;
+	return p[i] == '\n' ? i + 1 : 0;
 }
 
 /*
@@ -167,6 +180,12 @@ proto_parse(const char *buf, size_t len, size_t max_request,
 	size_t end;
 	uint64_t n = 0;
 
+	if ((end = plain_get(line, scan, &n)) > 0) {
+		req->type = REQ_GET;
+		req->n = n;
+		*consumed = end;
+		return PROTO_REQUEST;
+	}
 	/* memchr is not given a zero length: buf may be NULL when len is 0. */
 	if (scan > 0)
 		lf = memchr(line, '\n', scan);
@@ -176,8 +195,7 @@ proto_parse(const char *buf, size_t len, size_t max_request,
 	end = (size_t)(lf - line);
 	if (end > 0 && line[end - 1] == '\r')
 		end--;
-	req->type = parse_plain_get(line, end, &n) ? REQ_GET :
-	    parse_line(line, line + end, &n);
+	req->type = parse_line(line, line + end, &n);
 	req->n = req->type == REQ_GET ? n : 0;
 	*consumed = (size_t)(lf - line) + 1;
 	return PROTO_REQUEST;

@@ -10,6 +10,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "parse.h"
 
@@ -18,7 +19,7 @@
 static int
 leading_digits(const char *s, size_t *n, uint64_t *v)
 {
-	*n = parse_digits(s, SIZE_MAX, v);
+	*n = parse_digits(s, strlen(s), v);
 	return *n == 0 || *n == PARSE_OVERFLOW ? -1 : 0;
 }
 

@@ -7,10 +7,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
 #include "parse.h"
+#include "rng.h"
 
 #define SENTINEL UINT64_C(0xdeadbeef)
 
@@ -271,11 +274,67 @@ size_overflow_digits(void **state)
 	reject_size("99999999999999999999999G");
 }
 
+/* The byte-at-a-time definition parse_digits must agree with. */
+static size_t
+reference_digits(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return PARSE_OVERFLOW;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return i;
+}
+
+/*
+ * parse_digits, which takes 8 bytes at a time, against the reference on
+ * runs of every length up to 24 followed by every kind of byte (the
+ * bytes around '0' and '9', and those over 0xF9 whose +6 carries into the
+ * next byte), with len cutting the run anywhere. Each input is copied to
+ * the end of a heap block, so ASan catches any read past len.
+ */
+static void
+digits_word_at_a_time(void **state)
+{
+	static const unsigned char after[] = { '/', ':', '0' - 16, '9' + 7,
+	    0x00, ' ', '\r', '\n', 0xFA, 0xFF, 0x80, 'a' };
+	uint64_t seed = 11, got, want;
+	char buf[32];
+	(void)state;
+
+	for (int round = 0; round < 20000; round++) {
+		size_t run = (size_t)(splitmix64(&seed) % 25);
+		size_t total = run + 1 + (size_t)(splitmix64(&seed) % 8);
+		size_t len = (size_t)(splitmix64(&seed) % (total + 1));
+		char *block;
+
+		for (size_t i = 0; i < total; i++)
+			buf[i] = (char)(i < run ? '0' + splitmix64(&seed) % 10 :
+			    after[splitmix64(&seed) % sizeof(after)]);
+		block = malloc(len > 0 ? len : 1);
+		assert_non_null(block);
+		memcpy(block, buf, len);
+		got = want = 12345;
+		assert_int_equal(parse_digits(block, len, &got),
+		    reference_digits(buf, len, &want));
+		if (reference_digits(buf, len, &want) != PARSE_OVERFLOW)
+			assert_true(got == want);
+		free(block);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(u64_plain),
+		cmocka_unit_test(digits_word_at_a_time),
 		cmocka_unit_test(u64_leading_zeros),
 		cmocka_unit_test(u64_max),
 		cmocka_unit_test(u64_overflow),

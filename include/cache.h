@@ -69,9 +69,9 @@ void cache_free(struct cache *c);
 
 /*
  * Copy what read gives for slot of page into out. Counts exactly one hit
- * or one miss. Returns 0, or -1 when the loader failed (nothing is cached
- * then; errno is the loader's) or slot is not valid (EINVAL, not counted).
- * Thread-safe.
+ * or one miss. Returns 0 on a hit, 1 on a miss (the loader ran), or -1
+ * when the loader failed (a miss; nothing is cached then; errno is the
+ * loader's) or slot is not valid (EINVAL, not counted). Thread-safe.
  */
 int cache_lookup(struct cache *c, uint64_t page, size_t slot, void *out);
 

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define INDEX_MAGIC        "LSVRIDX\0"      /* 8 bytes at offset 0 */
@@ -126,7 +127,18 @@ enum index_status index_open(struct index *idx, const char *index_path,
 void index_close(struct index *idx);
 
 /* Whether pages of the index with header h carry per-line checksums. */
-int index_has_line_crc(const struct index_header *h);
+static inline int
+index_has_line_crc(const struct index_header *h)
+{
+	return (h->flags & INDEX_FLAG_LINE_CRC) != 0;
+}
+
+/* Whether its pages hold uint64 offsets (see index_format.h). */
+static inline int
+index_is_wide(const struct index_header *h)
+{
+	return (h->flags & INDEX_FLAG_WIDE) != 0;
+}
 
 /*
  * Pages are handed out as their bodies, in the layout stored (compact or
@@ -158,9 +170,70 @@ struct index_line {
 	uint32_t crc;             /* CRC-32C (initial 0) of those bytes */
 };
 
-/* Slot's line from a body in host order (slot < m). */
-void index_body_line(const struct index_header *h, const void *body,
-    size_t slot, struct index_line *out);
+/* Where the line CRCs start in a body of m lines. */
+static inline size_t
+index_crcs_at(unsigned m, int wide)
+{
+	return wide ? ((size_t)m + 1) * 8 : 8 + (size_t)m * 4;
+}
+
+/* Compact field k (the end of slot k relative to the base), host order. */
+static inline uint64_t
+index_compact_end(const unsigned char *body, size_t k)
+{
+	uint32_t e;
+
+	memcpy(&e, body + 8 + 4 * k, 4);
+	return e;
+}
+
+/*
+ * Slot's line from a body in host order (slot < m). Inline: the store
+ * decodes straight out of its page table on every GET.
+ */
+static inline void
+index_body_line(const struct index_header *h, const void *body, size_t slot,
+    struct index_line *out)
+{
+	const unsigned char *p = body;
+	uint64_t base;
+
+	if (index_is_wide(h)) {
+		memcpy(&out->off, p + 8 * slot, 8);
+		memcpy(&out->end, p + 8 * (slot + 1), 8);
+	} else {
+		memcpy(&base, p, 8);
+		out->off = base + (slot > 0 ? index_compact_end(p, slot - 1) : 0);
+		out->end = base + index_compact_end(p, slot);
+	}
+	out->crc = 0;
+	if (index_has_line_crc(h))
+		memcpy(&out->crc, p + index_crcs_at(h->lines_per_page,
+		    index_is_wide(h)) + 4 * slot, 4);
+}
+
+/* Start fetching what index_body_line(h, body, slot) will read. */
+static inline void
+index_body_prefetch(const struct index_header *h, const void *body,
+    size_t slot)
+{
+#if defined(__GNUC__)
+	const unsigned char *p = body;
+	int wide = index_is_wide(h);
+
+	/* GCC and Clang: a hint that never faults. A compact slot reads the
+	 * base and the ends of slots slot - 1 and slot. */
+	__builtin_prefetch(p + (wide ? 8 * slot : 0));
+	__builtin_prefetch(p + (wide ? 8 * slot + 8 : 8 + 4 * slot));
+	if (index_has_line_crc(h))
+		__builtin_prefetch(p + index_crcs_at(h->lines_per_page, wide) +
+		    4 * slot);
+#else
+	(void)h;
+	(void)body;
+	(void)slot;
+#endif
+}
 
 /*
  * Rebuild page's body (encoded as stored, host order, line CRCs included

@@ -30,6 +30,7 @@ struct worker_stats {
 	_Atomic uint64_t requests_err;
 	_Atomic uint64_t bytes_read;     /* from clients, per read() */
 	_Atomic uint64_t bytes_written;  /* to clients, per write() */
+	struct store_tally lookups;      /* cache_hits, cache_misses */
 };
 
 /* Only the owning worker writes its counters: no locked instruction. */

@@ -1,6 +1,6 @@
 /*
  * store: one served version of the text — the text file, its index and
- * the page cache in front of the index — and the only way to a line:
+ * the pages of the index in memory — and the only way to a line:
  * store_lookup() turns a line number into where the line is and what its
  * checksum is; store_check_line() says whether bytes copied from the text
  * are that line.
@@ -10,6 +10,11 @@
  * ERR from then on), builds a new one in the background and publishes it;
  * the old store is freed by whoever drops the last reference, once no
  * answer still reads from it.
+ *
+ * Index pages are kept in one of two ways, chosen at open: when the whole
+ * index fits in [cache] size, a page table (pagetab.h) that holds every
+ * page once loaded and is read without a lock; otherwise the LRU cache
+ * (cache.h). Both count against [cache] size everything they allocate.
  */
 #ifndef LINESVR_STORE_H
 #define LINESVR_STORE_H
@@ -21,6 +26,7 @@
 #include "cache.h"
 #include "config.h"
 #include "index.h"
+#include "pagetab.h"
 #include "text.h"
 
 /* Text bytes one page repair may scan: about a millisecond, so a repair
@@ -33,6 +39,22 @@ struct store_counters {
 	_Atomic uint64_t index_errors;      /* pages that failed their check */
 	_Atomic uint64_t lines_checked_bad; /* lines that failed theirs */
 	_Atomic uint64_t file_changes;      /* in-place changes noticed */
+};
+
+/*
+ * One caller's count of lookups (SPEC: exactly one of cache_hits and
+ * cache_misses per valid GET): a miss ran the loader, a hit did not. Each
+ * worker owns one and alone writes it, so counting needs no locked
+ * instruction and no shared cache line; STATS sums them.
+ */
+struct store_tally {
+	_Atomic uint64_t hits;
+	_Atomic uint64_t misses;
+};
+
+/* What holds the index pages: STATS' cache_* lines. */
+struct store_cache_stats {
+	uint64_t evictions, pages, bytes, capacity;
 };
 
 /* A line as the index describes it. */
@@ -59,7 +81,8 @@ struct store {
 	struct text text;
 	struct index idx;
 	struct text idx_file;     /* idx's file, mapped for cache misses */
-	struct cache *cache;
+	struct pagetab *ptab;     /* every page, when the index fits; or */
+	struct cache *cache;      /* an LRU of them (one of the two is NULL) */
 	uint64_t lines;
 	unsigned page_shift;      /* log2(lines_per_page) */
 	uint64_t slot_mask;       /* lines_per_page - 1 */
@@ -93,9 +116,12 @@ void store_release(struct store *st);
 
 /*
  * Where line n is. 0, or -1 when the answer is ERR: n out of range, the
- * files changed, or its page is unusable. Thread-safe.
+ * files changed, or its page is unusable. A lookup of a line in range
+ * counts one hit or one miss in t, which only the calling thread writes.
+ * Thread-safe.
  */
-int store_lookup(struct store *st, uint64_t n, struct store_line *out);
+int store_lookup(struct store *st, uint64_t n, struct store_line *out,
+    struct store_tally *t);
 
 /* Start fetching what looking up line n will read (n is unchecked). */
 void store_prefetch(const struct store *st, uint64_t n);
@@ -134,6 +160,9 @@ int store_files_changed(struct store *st, char *why, size_t whylen);
  * STORE_SAME. Slow: for a background thread.
  */
 int store_verify_text(struct store *st, char *why, size_t whylen);
+
+/* The pages held now, what they cost, evictions so far, and the bound. */
+void store_cache_stats(const struct store *st, struct store_cache_stats *out);
 
 /* The path of st's index file. */
 const char *store_index_path(const struct store *st);

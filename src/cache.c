@@ -11,8 +11,8 @@
  * 16-byte header, then the body rounded up to 8 bytes) and a table of two
  * 8-byte slots per entry, all carved at creation out of one region sized
  * from the bound less the cache's fixed structures. A large region is
- * mapped (MAP_NORESERVE) rather than allocated, so entries never used cost
- * no memory; entries are handed out in address order, so a cache that
+ * mapped (MAP_NORESERVE, region.c) rather than allocated, so entries never
+ * used cost no memory; entries are handed out in address order, so a cache that
  * never fills touches only a prefix of each arena. A page thus costs
  * cache_page_cost() = 16 + round8(body) + 16 bytes, and
  * pages * cost + fixed structures + one mapping's round-up <= capacity.
@@ -41,18 +41,15 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "cache.h"
+#include "region.h"
 
 #define CACHE_MAX_SHARDS	64	/* a power of two; locks, not pages */
 #define CACHE_SHARD_MIN_PAGES	8	/* fewer and a shard's LRU is a lottery */
 #define CACHE_SHARD_MAX_PAGES	0x7fffffffULL /* entry numbers are 32-bit */
 #define CACHE_LINE		64	/* bytes; shards are padded to it */
 #define CACHE_TABLE_SLOTS	2	/* table slots per page: probes stay short */
-#define CACHE_MAP_MIN		(64 << 10) /* bytes; larger regions are mapped */
-#define CACHE_MALLOC_SLACK	32	/* bytes malloc may add to a block */
 #define CACHE_BODY_MAX		((uint64_t)1 << 40) /* bytes; a sanity bound */
 #define CACHE_PLAN_MAX		((uint64_t)1 << 60) /* bytes; more cannot be
 						   mapped, and sums stay exact */
@@ -114,17 +111,13 @@ struct cache {
 /* How capacity is divided: pages over nshards, the first ones one more. */
 struct layout {
 	size_t		 esz;
-	uint64_t	 page;		/* bytes of the system's memory pages */
 	uint64_t	 nshards;
 	uint64_t	 pages;
 };
 
 static uint64_t	 mix(uint64_t);
 static size_t	 entry_bytes(size_t);
-static uint64_t	 region_cost(const struct layout *, uint64_t);
-static void	*region_alloc(size_t);
-static void	 region_free(void *, size_t);
-static uint64_t	 fixed_cost(const struct layout *, uint64_t);
+static uint64_t	 fixed_cost(uint64_t);
 static uint64_t	 region_bytes(const struct layout *, uint64_t, uint64_t);
 static void	 layout_fit(struct layout *, uint64_t, uint64_t);
 static int	 layout_plan(struct layout *, uint64_t, size_t);
@@ -172,48 +165,12 @@ entry_bytes(size_t body_bytes)
 	return sizeof(struct entry) + ((body_bytes + 7) & ~(size_t)7);
 }
 
-/*
- * What a region of bytes costs: a mapping is rounded up to whole memory
- * pages (and untouched pages cost nothing, which only helps); a small
- * region comes from malloc, which adds a header and rounding.
- */
-static uint64_t
-region_cost(const struct layout *l, uint64_t bytes)
-{
-	if (bytes >= CACHE_MAP_MIN)
-		return (bytes + l->page - 1) / l->page * l->page;
-	return bytes + CACHE_MALLOC_SLACK;
-}
-
-static void *
-region_alloc(size_t bytes)
-{
-	void	*p;
-
-	if (bytes < CACHE_MAP_MIN)
-		return calloc(1, bytes);
-	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static void
-region_free(void *p, size_t bytes)
-{
-	if (p == NULL)
-		return;
-	if (bytes < CACHE_MAP_MIN)
-		free(p);
-	else
-		munmap(p, bytes);
-}
-
 /* The struct cache and n shards, whatever their pages. */
 static uint64_t
-fixed_cost(const struct layout *l, uint64_t n)
+fixed_cost(uint64_t n)
 {
-	return region_cost(l, sizeof(struct cache)) +
-	    n * sizeof(struct shard) + CACHE_LINE + CACHE_MALLOC_SLACK;
+	return region_cost(sizeof(struct cache)) +
+	    n * sizeof(struct shard) + CACHE_LINE + REGION_MALLOC_SLACK;
 }
 
 /*
@@ -232,7 +189,7 @@ static void
 layout_fit(struct layout *l, uint64_t capacity, uint64_t n)
 {
 	uint64_t	per = cache_page_cost(l->esz - sizeof(struct entry));
-	uint64_t	fixed = fixed_cost(l, n), budget, k, cost, dk;
+	uint64_t	fixed = fixed_cost(n), budget, k, cost, dk;
 
 	l->nshards = n;
 	l->pages = 0;
@@ -243,13 +200,13 @@ layout_fit(struct layout *l, uint64_t capacity, uint64_t n)
 	if (k > n * CACHE_SHARD_MAX_PAGES)
 		k = n * CACHE_SHARD_MAX_PAGES;
 	/* Round-ups can only add: step down past them, then back up. */
-	while (k > 0 && (cost = region_cost(l, region_bytes(l, k, n))) >
+	while (k > 0 && (cost = region_cost(region_bytes(l, k, n))) >
 	    budget) {
 		dk = (cost - budget) / per;
 		k -= dk == 0 ? 1 : dk > k ? k : dk;
 	}
 	while (k < n * CACHE_SHARD_MAX_PAGES &&
-	    region_cost(l, region_bytes(l, k + 1, n)) <= budget)
+	    region_cost(region_bytes(l, k + 1, n)) <= budget)
 		k++;
 	if (k >= n)
 		l->pages = k;
@@ -263,11 +220,9 @@ static int
 layout_plan(struct layout *l, uint64_t capacity, size_t body_bytes)
 {
 	struct layout	t;
-	long		pg = sysconf(_SC_PAGESIZE);
 	uint64_t	n;
 
 	l->esz = entry_bytes(body_bytes);
-	l->page = pg > 0 ? (uint64_t)pg : 4096;
 	if (capacity > CACHE_PLAN_MAX)
 		capacity = CACHE_PLAN_MAX;
 	layout_fit(l, capacity, 1);
@@ -294,13 +249,11 @@ uint64_t
 cache_min_capacity(size_t body_bytes)
 {
 	struct layout	l;
-	long		pg = sysconf(_SC_PAGESIZE);
 
 	if (body_bytes == 0 || body_bytes > CACHE_BODY_MAX)
 		return 0;
 	l.esz = entry_bytes(body_bytes);
-	l.page = pg > 0 ? (uint64_t)pg : 4096;
-	return fixed_cost(&l, 1) + region_cost(&l, region_bytes(&l, 1, 1));
+	return fixed_cost(1) + region_cost(region_bytes(&l, 1, 1));
 }
 
 /* ---- entries, LRU lists and tables ---- */
@@ -606,7 +559,7 @@ cache_fill(struct cache *c, struct shard *s, uint32_t tag, uint64_t page,
 	c->read(c->arg, body, slot, out);
 	if (i == 0) {
 		free(body);
-		return 0;
+		return 1;
 	}
 	e->no = page;
 	pthread_mutex_lock(&s->lock);
@@ -620,7 +573,7 @@ cache_fill(struct cache *c, struct shard *s, uint32_t tag, uint64_t page,
 		s->pages++;
 	}
 	pthread_mutex_unlock(&s->lock);
-	return 0;
+	return 1;
 }
 
 void

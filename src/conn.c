@@ -399,7 +399,7 @@ queue_get(struct conn *c, uint64_t n)
 	struct conn_scratch *x = &w->scratch;
 	struct pending_get *g = &x->batch[x->nbatch++];
 
-	g->ok = store_lookup(w->store, n, &g->line) == 0;
+	g->ok = store_lookup(w->store, n, &g->line, &w->st.lookups) == 0;
 	if (!g->ok)
 		g->line.len = 0;
 	else

@@ -109,7 +109,7 @@ check_header(const struct index_header *ih, const unsigned char *h,
 
 	if (get_le32(h + HDR_HSIZE) != INDEX_HEADER_SIZE || !power_of_two(m) ||
 	    m > INDEX_M_MAX || (ih->flags & ~known) != 0 ||
-	    ih->page_bytes != page_bytes_for((unsigned)m, is_wide(ih),
+	    ih->page_bytes != page_bytes_for((unsigned)m, index_is_wide(ih),
 	    index_has_line_crc(ih)) ||
 	    ih->pages != (ih->lines + m - 1) / m ||
 	    ih->lines > ih->source_size ||

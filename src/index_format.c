@@ -106,19 +106,13 @@ index_decode_header(const unsigned char *h, struct index_header *ih,
 }
 
 int
-index_has_line_crc(const struct index_header *h)
-{
-	return (h->flags & INDEX_FLAG_LINE_CRC) != 0;
-}
-
-int
 index_encode_body(const struct index_header *h, const uint64_t *offs,
     const uint32_t *crcs, unsigned char *dst)
 {
 	unsigned m = h->lines_per_page;
-	size_t at = crcs_at(m, is_wide(h));
+	size_t at = index_crcs_at(m, index_is_wide(h));
 
-	if (is_wide(h)) {
+	if (index_is_wide(h)) {
 		for (unsigned j = 0; j <= m; j++)
 			put_le64(dst + 8 * (size_t)j, offs[j]);
 	} else {
@@ -133,40 +127,9 @@ index_encode_body(const struct index_header *h, const uint64_t *offs,
 		for (unsigned k = 0; k < m; k++)
 			put_le32(dst + at + 4 * (size_t)k, crcs[k]);
 		memset(dst + at + 4 * (size_t)m, 0, (size_t)page_body_bytes(m,
-		    is_wide(h), 1) - at - 4 * (size_t)m);
+		    index_is_wide(h), 1) - at - 4 * (size_t)m);
 	}
 	return 0;
-}
-
-/* Compact field k (the end of slot k), host order. */
-static uint64_t
-body_end(const unsigned char *body, size_t k)
-{
-	uint32_t e;
-
-	memcpy(&e, body + 8 + 4 * k, 4);
-	return e;
-}
-
-void
-index_body_line(const struct index_header *h, const void *body, size_t slot,
-    struct index_line *out)
-{
-	const unsigned char *p = body;
-	unsigned m = h->lines_per_page;
-	uint64_t base;
-
-	if (is_wide(h)) {
-		memcpy(&out->off, p + 8 * slot, 8);
-		memcpy(&out->end, p + 8 * (slot + 1), 8);
-	} else {
-		memcpy(&base, p, 8);
-		out->off = base + (slot > 0 ? body_end(p, slot - 1) : 0);
-		out->end = base + body_end(p, slot);
-	}
-	out->crc = 0;
-	if (index_has_line_crc(h))
-		memcpy(&out->crc, p + crcs_at(m, is_wide(h)) + 4 * slot, 4);
 }
 
 /* Stored little-endian; readers use host order. */
@@ -174,11 +137,11 @@ void
 index_body_to_host(const struct index_header *h, unsigned char *p)
 {
 	unsigned m = h->lines_per_page;
-	size_t at = crcs_at(m, is_wide(h));
+	size_t at = index_crcs_at(m, index_is_wide(h));
 
 	if (host_is_le())
 		return;
-	if (is_wide(h)) {
+	if (index_is_wide(h)) {
 		for (unsigned j = 0; j <= m; j++) {
 			uint64_t v = get_le64(p + 8 * (size_t)j);
 			memcpy(p + 8 * (size_t)j, &v, 8);
@@ -208,7 +171,7 @@ index_body_in_order(const struct index_header *h, const unsigned char *p)
 	unsigned m = h->lines_per_page;
 	uint64_t base, prev = 0;
 
-	if (is_wide(h)) {
+	if (index_is_wide(h)) {
 		for (size_t k = 0; k <= m; k++) {
 			uint64_t v;
 			memcpy(&v, p + 8 * k, 8);
@@ -220,7 +183,7 @@ index_body_in_order(const struct index_header *h, const unsigned char *p)
 	}
 	memcpy(&base, p, 8);
 	for (size_t k = 0; k < m; k++) {
-		uint64_t e = body_end(p, k);
+		uint64_t e = index_compact_end(p, k);
 		if (e < prev)
 			return 0;
 		prev = e;

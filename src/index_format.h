@@ -76,12 +76,6 @@ power_of_two(uint64_t v)
 	return v != 0 && (v & (v - 1)) == 0;
 }
 
-static inline int
-is_wide(const struct index_header *h)
-{
-	return (h->flags & INDEX_FLAG_WIDE) != 0;
-}
-
 /*
  * A compact page is a uint64 base (the start of its first line) and m
  * uint32 line ends relative to it: 4 bytes a line. A wide page, used by
@@ -103,13 +97,6 @@ static inline uint64_t
 page_bytes_for(unsigned m, int wide, int line_crc)
 {
 	return page_body_bytes(m, wide, line_crc) + 8;
-}
-
-/* Where the line CRCs start in a body. */
-static inline size_t
-crcs_at(unsigned m, int wide)
-{
-	return wide ? ((size_t)m + 1) * 8 : 8 + (size_t)m * 4;
 }
 
 /* ---- index_format.c: checksums, header and page bodies ---- */

@@ -609,26 +609,42 @@ server_run(struct server *s)
 
 /* ---- STATS ---- */
 
-size_t
-server_stats(struct server *s, const struct store *st, char *buf, size_t cap)
-{
-	struct cache_stats cs;
-	uint64_t get = 0, err = 0, bytes_in = 0, bytes_out = 0;
-	size_t n;
+/* The workers' counters, summed. */
+struct totals {
+	uint64_t get, err, bytes_in, bytes_out, hits, misses;
+};
 
+static uint64_t
+relaxed(const _Atomic uint64_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+static void
+sum_workers(const struct server *s, struct totals *t)
+{
+	memset(t, 0, sizeof(*t));
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		const struct worker_stats *ws = &s->workers[i].st;
 
-		get += atomic_load_explicit(&ws->requests_get,
-		    memory_order_relaxed);
-		err += atomic_load_explicit(&ws->requests_err,
-		    memory_order_relaxed);
-		bytes_in += atomic_load_explicit(&ws->bytes_read,
-		    memory_order_relaxed);
-		bytes_out += atomic_load_explicit(&ws->bytes_written,
-		    memory_order_relaxed);
+		t->get += relaxed(&ws->requests_get);
+		t->err += relaxed(&ws->requests_err);
+		t->bytes_in += relaxed(&ws->bytes_read);
+		t->bytes_out += relaxed(&ws->bytes_written);
+		t->hits += relaxed(&ws->lookups.hits);
+		t->misses += relaxed(&ws->lookups.misses);
 	}
-	cache_get_stats(st->cache, &cs);
+}
+
+size_t
+server_stats(struct server *s, const struct store *st, char *buf, size_t cap)
+{
+	struct store_cache_stats cs;
+	struct totals t;
+	size_t n;
+
+	sum_workers(s, &t);
+	store_cache_stats(st, &cs);
 	n = (size_t)snprintf(buf, cap,
 	    "OK\r\n"
 	    "uptime_s %lld\r\nlines %llu\r\nfile_bytes %llu\r\n"
@@ -647,8 +663,8 @@ server_stats(struct server *s, const struct store *st, char *buf, size_t cap)
 	    atomic_load(&s->conns_current),
 	    (unsigned long long)atomic_load(&s->conns_total),
 	    (unsigned long long)atomic_load(&s->conns_rejected),
-	    (unsigned long long)get, (unsigned long long)err,
-	    (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+	    (unsigned long long)t.get, (unsigned long long)t.err,
+	    (unsigned long long)t.hits, (unsigned long long)t.misses,
 	    (unsigned long long)cs.evictions, (unsigned long long)cs.pages,
 	    (unsigned long long)cs.bytes, (unsigned long long)cs.capacity,
 	    (unsigned long long)atomic_load(&s->ctr.index_errors),
@@ -656,6 +672,6 @@ server_stats(struct server *s, const struct store *st, char *buf, size_t cap)
 	    (unsigned long long)atomic_load(&s->ctr.lines_checked_bad),
 	    st->line_crc, st->idx.h.lines_per_page, s->nworkers,
 	    s->max_connections, (long)getpid(),
-	    (unsigned long long)bytes_in, (unsigned long long)bytes_out);
+	    (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out);
 	return n < cap ? n : cap - 1;
 }

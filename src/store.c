@@ -1,7 +1,8 @@
 /*
- * store: the text, its index and the page cache, and the lookup of a line
- * through them (see store.h). The cache calls back into this module on a
- * miss (load_page) and to read a slot out of a cached page (read_line).
+ * store: the text, its index and the pages held in memory (a page table
+ * or the LRU cache), and the lookup of a line through them (see store.h).
+ * Both call back into this module on a miss (load_page); the cache also
+ * to read a slot out of a cached page (read_line).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -45,7 +46,7 @@ fetch_body(const struct store *st, uint64_t page, void *body, char *err,
 }
 
 /*
- * The cache's loader: fetch and verify a page body; a page that fails is
+ * The loader of the page table and the cache: fetch and verify a page body; a page that fails is
  * rebuilt from the text when that takes a short scan. A longer repair
  * would stall every client of this worker: the page's lines are ERR
  * instead, and the store is marked damaged so that (under build = auto)
@@ -215,12 +216,39 @@ record_index(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Where the index's pages are kept: every one in a page table when the
+ * whole index fits in cache.size — no lock per lookup, nothing ever
+ * evicted — else in the LRU cache.
+ */
+static int
+store_pages(struct store *st, char *err, size_t errlen)
+{
+	uint64_t cap = st->cfg->cache_size, pages = st->idx.h.pages;
+	size_t body = index_body_bytes(&st->idx);
+	struct cache_stats cs;
+
+	if (pages > 0 && pagetab_cost(pages, body) <= cap) {
+		st->ptab = pagetab_new(pages, body, load_page, st);
+	} else if ((st->cache = cache_new(cap, body,
+	    st->idx.h.lines_per_page, load_page, read_line, st)) != NULL) {
+		cache_get_stats(st->cache, &cs);
+		st->prefetch_index = st->idx_file.map != NULL &&
+		    pages > cs.max_pages;
+	}
+	if (st->ptab != NULL || st->cache != NULL)
+		return 0;
+	snprintf(err, errlen, "cannot create a page cache of %llu bytes: %s",
+	    (unsigned long long)cap, errno == EINVAL ?
+	    "less than one index page" : strerror(errno));
+	return -1;
+}
+
 static int
 store_setup(struct store *st, unsigned m, int rebuild, char *err,
     size_t errlen)
 {
 	const struct config *cfg = st->cfg;
-	struct cache_stats cs;
 
 	if (config_index_path(cfg, st->idx_path, sizeof(st->idx_path)) < 0) {
 		snprintf(err, errlen, "%s: path too long", cfg->file);
@@ -240,24 +268,13 @@ store_setup(struct store *st, unsigned m, int rebuild, char *err,
 	st->slot_mask = m - 1;
 	while ((1u << st->page_shift) < m)
 		st->page_shift++;
-	st->cache = cache_new(cfg->cache_size, index_body_bytes(&st->idx), m,
-	    load_page, read_line, st);
-	if (st->cache == NULL) {
-		snprintf(err, errlen, "cannot create a page cache of %llu "
-		    "bytes: %s", (unsigned long long)cfg->cache_size,
-		    errno == EINVAL ? "less than one index page" :
-		    strerror(errno));
-		return -1;
-	}
-	cache_get_stats(st->cache, &cs);
-	st->prefetch_index = st->idx_file.map != NULL &&
-	    st->idx.h.pages > cs.max_pages;
-	return 0;
+	return store_pages(st, err, errlen);
 }
 
 static void
 store_free(struct store *st)
 {
+	pagetab_free(st->ptab);
 	cache_free(st->cache);
 	index_close(&st->idx);
 	text_close(&st->idx_file);
@@ -311,17 +328,61 @@ store_index_path(const struct store *st)
 
 /* ---- lines ---- */
 
+/* Single writer: a plain add, no locked instruction. */
+static void
+tally_bump(_Atomic uint64_t *counter)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter,
+	    memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* Slot's line from the LRU cache; counted in t. */
+static int
+lookup_cached(struct store *st, uint64_t page, size_t slot,
+    struct index_line *il, struct store_tally *t)
+{
+	int rc = cache_lookup(st->cache, page, slot, il);
+
+	tally_bump(rc == 0 ? &t->hits : &t->misses);
+	return rc < 0 ? -1 : 0;
+}
+
+/* The page table's slow path: page is not READY yet. */
+static const void *
+load_missing(struct store *st, uint64_t page, struct store_tally *t)
+{
+	int loaded;
+	const void *body = pagetab_load(st->ptab, page, &loaded);
+
+	tally_bump(loaded ? &t->misses : &t->hits);
+	return body;
+}
+
 int
-store_lookup(struct store *st, uint64_t n, struct store_line *out)
+store_lookup(struct store *st, uint64_t n, struct store_line *out,
+    struct store_tally *t)
 {
 	struct index_line il;
+	uint64_t page;
+	size_t slot;
+	const void *body;
 
 	if (n == 0 || n > st->lines ||
 	    atomic_load_explicit(&st->changed, memory_order_relaxed))
 		return -1;
-	if (cache_lookup(st->cache, (n - 1) >> st->page_shift,
-	    (size_t)((n - 1) & st->slot_mask), &il) < 0)
-		return -1;
+	page = (n - 1) >> st->page_shift;
+	slot = (size_t)((n - 1) & st->slot_mask);
+	if (st->ptab == NULL) {
+		if (lookup_cached(st, page, slot, &il, t) < 0)
+			return -1;
+	} else {
+		/* Lock-free: a READY page never changes or moves. */
+		if ((body = pagetab_ready(st->ptab, page)) != NULL)
+			tally_bump(&t->hits);
+		else if ((body = load_missing(st, page, t)) == NULL)
+			return -1;
+		index_body_line(&st->idx.h, body, slot, &il);
+	}
 	out->n = n;
 	out->off = il.off;
 	out->len = il.end - il.off;
@@ -338,11 +399,37 @@ store_prefetch(const struct store *st, uint64_t n)
 	if (n == 0 || n > st->lines)
 		return;
 	page = (n - 1) >> st->page_shift;
+	if (st->ptab != NULL) {
+		pagetab_prefetch(st->ptab, page);
+		index_body_prefetch(&st->idx.h, pagetab_body(st->ptab, page),
+		    (size_t)((n - 1) & st->slot_mask));
+		return;
+	}
 	cache_prefetch(st->cache, page);
 	/* Misses are likely: the page will be copied from the mapping. */
 	if (st->prefetch_index)
 		text_prefetch(&st->idx_file, index_page_offset(&st->idx, page),
 		    index_body_bytes(&st->idx));
+}
+
+void
+store_cache_stats(const struct store *st, struct store_cache_stats *out)
+{
+	struct cache_stats cs;
+
+	if (st->ptab != NULL) {
+		/* Nothing is evicted; a page costs its body and state byte. */
+		out->evictions = 0;
+		out->pages = pagetab_pages_ready(st->ptab);
+		out->bytes = out->pages * (st->ptab->body_bytes + 1);
+		out->capacity = st->cfg->cache_size;
+		return;
+	}
+	cache_get_stats(st->cache, &cs);
+	out->evictions = cs.evictions;
+	out->pages = cs.pages;
+	out->bytes = cs.bytes;
+	out->capacity = cs.capacity;
 }
 
 void

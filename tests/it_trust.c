@@ -3,8 +3,9 @@
  * One test per way a red team made the server send a wrong line, drop a
  * request or outgrow its memory bound: a stalled worker, a text rewritten
  * in place, another index copied over the served one, zeroed index pages
- * under load, the cache bound at every page size, an index build over the
- * file-size limit, and running out of descriptors.
+ * under load, the cache bound at every page size and with the whole index
+ * in memory, an index build over the file-size limit, and running out of
+ * descriptors.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -622,6 +623,94 @@ t_cache_bound_m4096(void **state)
 	cache_bound(state, 4096, 1u << 14);
 }
 
+/*
+ * An index that fits in [cache] size is held whole, in the page table:
+ * each page is loaded once (cache_misses is the pages touched), nothing
+ * is evicted, every GET is one hit or one miss, and RssAnon stays within
+ * the same bound as the cache's.
+ */
+#define PT_LINES (3u << 20)
+#define PT_M     64
+#define PT_CACHE (32u << 20)
+#define PT_PAGES (PT_LINES / PT_M)
+
+/*
+ * count GETs of lines first, first + step, ..., pipelined 64 at a time;
+ * line n is n in 7 digits, so every answer is checked.
+ */
+static void
+numbered_gets(const struct srv *s, uint64_t first, uint64_t step,
+    uint64_t count)
+{
+	int fd = srv_connect(s);
+	char ans[64 * 12], want[16];
+
+	for (uint64_t done = 0; done < count; done += 64) {
+		struct bytes req = { 0 };
+		uint64_t k = count - done < 64 ? count - done : 64;
+		for (uint64_t i = 0; i < k; i++) {
+			char r[40];
+			snprintf(r, sizeof(r), "GET %llu\r\n",
+			    (unsigned long long)(first + (done + i) * step));
+			bytes_str(&req, r);
+		}
+		send_all(fd, req.p, req.len);
+		free(req.p);
+		recv_exact(fd, ans, (size_t)k * 12);
+		for (uint64_t i = 0; i < k; i++) {
+			snprintf(want, sizeof(want), "OK\r\n%07llu\n",
+			    (unsigned long long)(first + (done + i) * step));
+			assert_memory_equal(ans + 12 * i, want, 12);
+		}
+	}
+	close(fd);
+}
+
+static void
+t_whole_index_in_memory(void **state)
+{
+	struct srv *s = calloc(1, sizeof(*s));
+	char conf[200];
+	char *text = malloc(8 * (size_t)PT_LINES + 1);
+	long before, after, limit_kb;
+	uint64_t gets = 64 + 2 * PT_PAGES + 5000;
+
+	assert_non_null(s);
+	assert_non_null(text);
+	*state = s;
+	for (size_t i = 0; i < PT_LINES; i++)
+		snprintf(text + 8 * i, 9, "%07zu\n", i + 1);
+	srv_prepare(s, text, 8 * (size_t)PT_LINES);
+	free(text);
+	snprintf(conf, sizeof(conf), "workers = 2\n[index]\nlines_per_page = "
+	    "%u\n[cache]\nsize = %u\n", PT_M, PT_CACHE);
+	srv_start(s, conf);
+	numbered_gets(s, 1, 1, 64);
+	before = rss_anon_kb(s);
+	/* One line of every page, another of every page, then a run. */
+	numbered_gets(s, 1, PT_M, PT_PAGES);
+	numbered_gets(s, PT_M, PT_M, PT_PAGES);
+	numbered_gets(s, 7, 1, 5000);
+	after = rss_anon_kb(s);
+	limit_kb = (long)(PT_CACHE / 1024 * 11 / 10) + 4096;
+	print_message("whole index: RssAnon %ld -> %ld kB (+%ld, bound %ld), "
+	    "cache_bytes %llu\n", before, after, after - before, limit_kb,
+	    srv_stat(s, "cache_bytes"));
+	assert_int_equal(srv_stat(s, "requests_get"), gets);
+	assert_int_equal(srv_stat(s, "cache_hits") +
+	    srv_stat(s, "cache_misses"), gets);
+	assert_int_equal(srv_stat(s, "cache_misses"), PT_PAGES);
+	assert_int_equal(srv_stat(s, "cache_pages"), PT_PAGES);
+	assert_int_equal(srv_stat(s, "cache_evictions"), 0);
+	/* A page costs its body (compact, line checksums: 8 + 8m bytes) and
+	 * its state byte: no per-page bookkeeping as in the LRU cache. */
+	assert_int_equal(srv_stat(s, "cache_bytes"),
+	    (uint64_t)PT_PAGES * (8 + 8 * PT_M + 1));
+	assert_true(srv_stat(s, "cache_bytes") <= PT_CACHE);
+	assert_int_equal(srv_stat(s, "index_errors"), 0);
+	assert_true(after - before <= limit_kb);
+}
+
 /* ---- 6. an index build over the file-size limit ---- */
 
 static void
@@ -730,6 +819,7 @@ main(void)
 		cmocka_unit_test_teardown(t_cache_bound_m1, teardown),
 		cmocka_unit_test_teardown(t_cache_bound_m64, teardown),
 		cmocka_unit_test_teardown(t_cache_bound_m4096, teardown),
+		cmocka_unit_test_teardown(t_whole_index_in_memory, teardown),
 		cmocka_unit_test_teardown(t_build_over_fsize_limit, teardown),
 		cmocka_unit_test_teardown(t_emfile_warning_rate_limited,
 		    teardown),

@@ -170,22 +170,19 @@ parse_line(const unsigned char *p, const unsigned char *end, uint64_t *n)
 	return type;
 }
 
-enum proto_result
-proto_parse(const char *buf, size_t len, size_t max_request,
+/*
+ * Every line but a plain GET: find its end, then classify it. Kept out of
+ * line so that proto_parse, which runs for every request, needs no stack
+ * frame for the plain GET.
+ */
+static __attribute__((noinline)) enum proto_result
+parse_other(const unsigned char *line, size_t scan, size_t max_request,
     struct request *req, size_t *consumed)
 {
-	size_t scan = len < max_request ? len : max_request;
-	const unsigned char *line = (const unsigned char *)buf;
 	const unsigned char *lf = NULL;
-	size_t end;
 	uint64_t n = 0;
+	size_t end;
 
-	if ((end = plain_get(line, scan, &n)) > 0) {
-		req->type = REQ_GET;
-		req->n = n;
-		*consumed = end;
-		return PROTO_REQUEST;
-	}
 	/* memchr is not given a zero length: buf may be NULL when len is 0. */
 	if (scan > 0)
 		lf = memchr(line, '\n', scan);
@@ -199,4 +196,22 @@ proto_parse(const char *buf, size_t len, size_t max_request,
 	req->n = req->type == REQ_GET ? n : 0;
 	*consumed = (size_t)(lf - line) + 1;
 	return PROTO_REQUEST;
+}
+
+enum proto_result
+proto_parse(const char *buf, size_t len, size_t max_request,
+    struct request *req, size_t *consumed)
+{
+	size_t scan = len < max_request ? len : max_request;
+	const unsigned char *line = (const unsigned char *)buf;
+	size_t end;
+	uint64_t n;
+
+	if ((end = plain_get(line, scan, &n)) > 0) {
+		req->type = REQ_GET;
+		req->n = n;
+		*consumed = end;
+		return PROTO_REQUEST;
+	}
+	return parse_other(line, scan, max_request, req, consumed);
 }

@@ -234,7 +234,7 @@ t_crc32c_vector(void **state)
 		for (size_t i = 0; i < sizeof(buf); i++)
 			buf[i] = (unsigned char)(rnd() & 0xff);
 		for (size_t off = 0; off < 9; off++)
-			for (size_t len = 0; off + len <= sizeof(buf); len += 13)
+			for (size_t len = 0; off + len <= sizeof(buf); len++)
 				assert_int_equal(crc32c(7, buf + off, len),
 				    crc32c_portable(7, buf + off, len));
 	}

@@ -10,9 +10,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* parse_digits' answer when the digits do not fit in 64 bits. */
-#define PARSE_OVERFLOW ((size_t)-1)
-
 /*
  * How many of the 8 bytes in x (a little-endian load of text: the first
  * byte lowest) lead with ASCII digits, 0 to 8. A byte is a digit when its

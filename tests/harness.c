@@ -229,12 +229,18 @@ check_no_sanitizer(const char *path)
 
 /* ---- the server ---- */
 
+const char *
+test_bin(const char *env, const char *dflt)
+{
+	const char *b = getenv(env);
+
+	return b != NULL && *b != '\0' ? b : dflt;
+}
+
 static const char *
 server_bin(void)
 {
-	const char *b = getenv("LINESVR_BIN");
-
-	return b != NULL ? b : "build/linesvr";
+	return test_bin("LINESVR_BIN", "build/linesvr");
 }
 
 void

@@ -197,6 +197,10 @@ int files_named(const char *dir, const char *part);
 /* The value of a "Key:  N kB" line of /proc/PID/status, in kB. */
 long proc_status_kb(pid_t pid, const char *key);
 
+/* A program under test: the path in environment variable env (see
+ * tests/run.sh), or dflt when it is unset or empty. */
+const char *test_bin(const char *env, const char *dflt);
+
 /* Monotonic milliseconds. */
 long long now_ms(void);
 

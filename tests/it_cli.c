@@ -64,18 +64,10 @@ teardown(void **state)
 
 /* ---- helpers ---- */
 
-static const char *
-bin(const char *env, const char *def)
-{
-	const char *b = getenv(env);
-
-	return b != NULL ? b : def;
-}
-
-#define SERVER  bin("LINESVR_BIN", "build/linesvr")
-#define INDEXER bin("LINESVR_INDEX_BIN", "build/linesvr-index")
-#define GENDATA bin("LINESVR_GENDATA_BIN", "build/linesvr-gendata")
-#define BENCH   bin("LINESVR_BENCH_BIN", "build/linesvr-bench")
+#define SERVER  test_bin("LINESVR_BIN", "build/linesvr")
+#define INDEXER test_bin("LINESVR_INDEX_BIN", "build/linesvr-index")
+#define GENDATA test_bin("LINESVR_GENDATA_BIN", "build/linesvr-gendata")
+#define BENCH   test_bin("LINESVR_BENCH_BIN", "build/linesvr-bench")
 
 /* Run argv with fresh stdout and stderr files; its exit status. */
 static int

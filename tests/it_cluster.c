@@ -82,14 +82,6 @@ static struct cl C;
 
 /* ---- small helpers ---- */
 
-static const char *
-bin(const char *env, const char *dflt)
-{
-	const char *v = getenv(env);
-
-	return v != NULL && *v != '\0' ? v : dflt;
-}
-
 /* 0 if `command -v name` finds it. */
 static int
 have(const char *name)
@@ -338,7 +330,7 @@ bench_start(int conns, int seconds, int retry)
 	snprintf(d, sizeof(d), "%d", seconds);
 	snprintf(pl, sizeof(pl), "%d", PIPELINE);
 	snprintf(port, sizeof(port), "%d", C.port);
-	argv[n++] = bin("LINESVR_BENCH_BIN", "build/linesvr-bench");
+	argv[n++] = test_bin("LINESVR_BENCH_BIN", "build/linesvr-bench");
 	argv[n++] = "-p";
 	argv[n++] = port;
 	argv[n++] = "-c";
@@ -448,7 +440,7 @@ load_text(void)
 static int
 group_setup(void **state)
 {
-	const char *gen = bin("LINESVR_GENDATA_BIN", "build/linesvr-gendata");
+	const char *gen = test_bin("LINESVR_GENDATA_BIN", "build/linesvr-gendata");
 	char n[16], help[200];
 	const char *argv[12];
 	(void)state;
@@ -477,7 +469,7 @@ group_setup(void **state)
 	load_text();
 	/* The retrying client, once the bench has it. */
 	snprintf(help, sizeof(help), "%s/help.txt", C.dir);
-	argv[0] = bin("LINESVR_BENCH_BIN", "build/linesvr-bench");
+	argv[0] = test_bin("LINESVR_BENCH_BIN", "build/linesvr-bench");
 	argv[1] = "--help";
 	argv[2] = NULL;
 	proc_wait(proc_spawn(argv, help, help), 10000);

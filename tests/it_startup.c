@@ -98,9 +98,7 @@ teardown(void **state)
 static const char *
 indexer_bin(void)
 {
-	const char *b = getenv("LINESVR_INDEX_BIN");
-
-	return b != NULL ? b : "build/linesvr-index";
+	return test_bin("LINESVR_INDEX_BIN", "build/linesvr-index");
 }
 
 /* Run the indexer with argv, output into the directory; its status. */

@@ -103,9 +103,7 @@ await_answer(const struct srv *s, int n, const char *want)
 static const char *
 index_bin(void)
 {
-	const char *b = getenv("LINESVR_INDEX_BIN");
-
-	return b != NULL ? b : "build/linesvr-index";
+	return test_bin("LINESVR_INDEX_BIN", "build/linesvr-index");
 }
 
 static char

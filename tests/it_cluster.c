@@ -293,25 +293,28 @@ server_scur(const char *name)
 	return strtol(v, NULL, 10);
 }
 
-/* Wait until every replica holds a session: the bench's load flows
- * through all of them. */
+/* Wait until HAProxy counts all conns of the bench's connections on the
+ * replicas, each replica holding some: the load flows through all of
+ * them, and each replica's share is settled. */
 static void
-wait_sessions_everywhere(int nrep, long long timeout_ms)
+wait_all_sessions(int nrep, long long conns, long long timeout_ms)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = now_ms() + timeout_ms, sum, cur;
 	char name[16];
-	int i, ok;
+	int i, everywhere;
 
 	for (;;) {
-		for (i = 1, ok = 1; i <= nrep && ok; i++) {
+		for (i = 1, sum = 0, everywhere = 1; i <= nrep; i++) {
 			snprintf(name, sizeof(name), "r%d", i);
-			ok = server_scur(name) > 0;
+			cur = server_scur(name);
+			sum += cur;
+			everywhere = everywhere && cur > 0;
 		}
-		if (ok)
+		if (sum == conns && everywhere)
 			return;
 		if (now_ms() > end)
-			fail_msg("the bench's connections did not reach every "
-			    "replica within %lld ms", timeout_ms);
+			fail_msg("HAProxy counts %lld of the bench's %lld "
+			    "connections after %lld ms", sum, conns, timeout_ms);
 		nap_ms(10);
 	}
 }
@@ -608,7 +611,7 @@ test_restart_rolling_under_load(void **state)
 		before[i] = pidfile(name);
 	}
 	b = bench_start(CONNS, 8, 1);
-	wait_sessions_everywhere(REPLICAS, 10000);
+	wait_all_sessions(REPLICAS, CONNS, 10000);
 	assert_int_equal(cluster("restart-rolling", NULL), 0);
 	{
 		char *o = read_file(C.out);
@@ -639,7 +642,7 @@ test_sigkill_marked_down(void **state)
 
 	start_cluster(REPLICAS, NULL, NULL);
 	b = bench_start(CONNS, 5, 1);
-	wait_sessions_everywhere(REPLICAS, 10000);
+	wait_all_sessions(REPLICAS, CONNS, 10000);
 	victim = pidfile("r2");
 	assert_true(victim > 0);
 	t0 = now_ms();
@@ -681,7 +684,7 @@ test_sigkill_without_retry(void **state)
 
 	start_cluster(REPLICAS, NULL, NULL);
 	b = bench_start(CONNS, 3, 0);
-	wait_sessions_everywhere(REPLICAS, 10000);
+	wait_all_sessions(REPLICAS, CONNS, 10000);
 	victim = pidfile("r2");
 	assert_true(victim > 0);
 	on_victim = server_scur("r2");

@@ -16,7 +16,6 @@
 
 #define RBUF_MIN        (16 * 1024)  /* bytes read per event (at least max_request) */
 #define OBUF_SIZE       (256 * 1024) /* a worker's buffer for coalescing answers */
-#define LINE_INLINE_MAX (16 * 1024)  /* longer lines go out a chunk at a time */
 #define GET_BATCH       16           /* GETs looked up before any is copied */
 
 struct worker;
@@ -46,12 +45,6 @@ enum conn_state {
 /* Connections ordered by a timestamp; all share one timeout. */
 struct conn_list {
 	struct conn *head, *tail;
-};
-
-/* A GET looked up, its line being prefetched, its answer not yet written. */
-struct pending_get {
-	struct store_line line;   /* where the line is, when ok */
-	int ok;                   /* 0: the answer is ERR */
 };
 
 /*

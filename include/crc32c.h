@@ -16,6 +16,15 @@
  */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 
+/*
+ * Copy src[0..len) to dst and continue crc over it, and set *found to
+ * whether byte occurs in its first scan bytes (scan <= len): what a line's
+ * checks need. With scan = len or len - 1 (the bytes before a line's own
+ * LF), one pass reads the line once. The ranges must not overlap.
+ */
+uint32_t crc32c_copy_find(uint32_t crc, void *dst, const void *src,
+    size_t len, unsigned char byte, size_t scan, int *found);
+
 /* The software path alone, whatever the CPU: for tests. */
 uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len);
 

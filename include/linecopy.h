@@ -15,42 +15,27 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "store.h"
 
 #define STREAM_CHUNK    (64 * 1024)  /* bytes of a long line copied per write */
+#define LINE_INLINE_MAX (16 * 1024)  /* longer lines go out a chunk at a time */
+
+/* A GET looked up, its line being prefetched, its answer not yet written. */
+struct pending_get {
+	struct store_line line;   /* where the line is, when ok */
+	int ok;                   /* 0: the answer is ERR */
+};
 
 /*
- * "OK\r\n" and line l of st (with the LF it lacks, if add_lf) into p,
- * which has room for l->len + 5 bytes: the answer's length, or 0 when the
- * line failed a check.
+ * The answers to g[0..n), in order, into out, which has room for the sum
+ * of g[i].line.len + 5 (each line at most LINE_INLINE_MAX bytes): "OK\r\n"
+ * and the line (with the LF it lacks, if add_lf), or ERR for a GET whose
+ * lookup failed or whose line failed a check (counted and logged by the
+ * store). Returns the bytes written; *errs is how many were ERR.
  */
-static inline size_t
-linecopy_whole(struct store *st, const struct store_line *l, char *p)
-{
-	uint64_t a = l->off, len = l->len;
-
-	/*
-	 * Copy from one byte before the line, landing that byte where the LF
-	 * of "OK\r\n" goes: it must be an LF, or the line does not start
-	 * where the index says. Then the line itself is checked where it
-	 * landed: one LF, at its end, and its checksum.
-	 */
-	if (a == 0)
-		p[3] = '\n';
-	if (text_copy(&st->text, p + 3 + (a == 0), a - (a > 0), len + (a > 0))
-	    < 0 || p[3] != '\n') {
-		store_line_bad(st, l, "does not start where the index says");
-		return 0;
-	}
-	if (store_check_line(st, l, p + 4) < 0)
-		return 0;
-	memcpy(p, "OK\r", 3);
-	if (l->add_lf)
-		p[4 + len] = '\n';
-	return 4 + len + (size_t)l->add_lf;
-}
+size_t linecopy_answers(struct store *st, const struct pending_get *g,
+    unsigned n, char *out, unsigned *errs);
 
 /* A line being sent a chunk at a time. */
 struct linecopy_stream {

@@ -44,4 +44,14 @@ struct request {
 enum proto_result proto_parse(const char *buf, size_t len, size_t max_request,
     struct request *req, size_t *consumed);
 
+/*
+ * The run of plain GET lines ("GET", one space, digits, LF or CRLF: what
+ * nearly every client sends) that starts buf, up to max of them: how many;
+ * the i-th asks for line n[i] and ends at buf + end[i]. 0 when buf does
+ * not start with one: proto_parse then reads that request. Each line is
+ * exactly what proto_parse would make of it, a REQ_GET.
+ */
+unsigned proto_get_run(const char *buf, size_t len, size_t max_request,
+    uint64_t *n, size_t *end, unsigned max);
+
 #endif

@@ -134,6 +134,14 @@ void store_prefetch(const struct store *st, uint64_t n);
 int store_check_line(struct store *st, const struct store_line *l,
     const char *bytes);
 
+/*
+ * The same checks from what one pass over the copied bytes found (see
+ * crc32c_copy_find): whether an LF came before the line's end, and its
+ * CRC-32C; bytes is read only for its last byte.
+ */
+int store_judge_line(struct store *st, const struct store_line *l,
+    const char *bytes, int early_lf, uint32_t crc);
+
 /* Count and log a line that failed a check made piece by piece (a line
  * streamed in chunks). */
 void store_line_bad(struct store *st, const struct store_line *l,

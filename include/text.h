@@ -9,6 +9,7 @@
 #ifndef LINESVR_TEXT_H
 #define LINESVR_TEXT_H
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,22 @@ void text_install_guard(void);
  * size at open or the file no longer holds those bytes (truncated).
  */
 int text_copy(const struct text *t, void *dst, uint64_t off, size_t len);
+
+/*
+ * One guard around many reads of a mapping (text_copy arms one per call),
+ * for a loop whose every read would otherwise pay for a sigsetjmp:
+ *
+ *	if (sigsetjmp(env, 0) != 0)
+ *		... a read faulted: the guard is off; recover, maybe re-arm ...
+ *	text_guard_on(&env);
+ *	... reads of t->map ...
+ *	text_guard_off();
+ *
+ * env's frame must stay live while the guard is on; locals changed after
+ * the sigsetjmp and read after a jump back must be volatile.
+ */
+void text_guard_on(sigjmp_buf *env);
+void text_guard_off(void);
 
 /* Hint that [off, off + len) is about to be copied; never faults. */
 void text_prefetch(const struct text *t, uint64_t off, uint64_t len);

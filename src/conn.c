@@ -343,34 +343,26 @@ start_stream(struct conn *c, struct store *st, const struct store_line *l)
 	stat_bump(&c->w->st.requests_get);
 }
 
-/* Write the answer to a GET looked up by queue_get. */
+/* Answer g[0..n), GETs looked up by queue_get whose lines fit the output
+ * buffer, in order. */
 static void
-emit_get(struct conn *c, const struct pending_get *g)
+emit_gets(struct conn *c, const struct pending_get *g, unsigned n)
 {
-	struct store *st = c->w->store;
-	const struct store_line *l = &g->line;
+	struct worker *w = c->w;
+	size_t room = 0;
+	unsigned errs;
 	int in_obuf;
-	size_t n;
 	char *p;
 
-	if (!g->ok) {
-		answer_err(c);
-		return;
-	}
-	if (l->len > LINE_INLINE_MAX) {
-		start_stream(c, st, l);
-		return;
-	}
-	if ((p = out_reserve(c, 4 + l->len + 1, &in_obuf)) == NULL) {
+	for (unsigned i = 0; i < n; i++)
+		room += g[i].line.len + 5;
+	if ((p = out_reserve(c, room, &in_obuf)) == NULL) {
 		set_state(c, CONN_BROKEN);
 		return;
 	}
-	if ((n = linecopy_whole(st, l, p)) == 0) {
-		answer_err(c);
-		return;
-	}
-	out_commit(c, n, in_obuf);
-	stat_bump(&c->w->st.requests_get);
+	out_commit(c, linecopy_answers(w->store, g, n, p, &errs), in_obuf);
+	stat_add(&w->st.requests_get, n - errs);
+	stat_add(&w->st.requests_err, errs);
 }
 
 /* Answer the batched GETs, in order. */
@@ -378,9 +370,18 @@ static void
 flush_gets(struct conn *c)
 {
 	struct conn_scratch *x = &c->w->scratch;
+	unsigned n = x->nbatch;
+	/* Only the last can be a line to stream: queue_get flushes it. */
+	unsigned whole = n > 0 && x->batch[n - 1].line.len > LINE_INLINE_MAX ?
+	    n - 1 : n;
 
-	for (unsigned i = 0; i < x->nbatch; i++)
-		emit_get(c, &x->batch[i]);
+	if (whole > 0 && c->w->srv->cfg->coalesce)
+		emit_gets(c, x->batch, whole);
+	else
+		for (unsigned i = 0; i < whole; i++)
+			emit_gets(c, &x->batch[i], 1);
+	if (whole < n)
+		start_stream(c, c->w->store, &x->batch[n - 1].line);
 	x->nbatch = 0;
 	x->batch_bytes = 0;
 }
@@ -477,39 +478,29 @@ may_parse(const struct conn *c)
 	    owed(c) < c->w->srv->cfg->max_output;
 }
 
-/* A request parsed ahead of answering it. */
-struct parsed {
-	enum proto_result r;
-	struct request req;
-	size_t used;
-};
-
 /*
- * Parse up to GET_BATCH requests from pos into out, up to and including
- * the first that is not a complete line, and start fetching what their
- * lookups will read: the trips to memory of a whole batch then overlap
- * instead of stalling one after another. Returns how many were parsed.
+ * A run of plain GETs from buf (see proto_get_run), each answered as
+ * handle() would, while the output budget allows: their index slots are
+ * prefetched first, then queue_get looks each up and prefetches its line,
+ * so that the trips to memory of a batch overlap instead of stalling one
+ * after another. Returns the bytes used: 0 when buf does not start with a
+ * plain GET.
  */
-static unsigned
-parse_ahead(const struct conn *c, const char *buf, size_t pos, size_t len,
-    struct parsed *out)
+static size_t
+serve_gets(struct conn *c, const char *buf, size_t len)
 {
-	const struct server *s = c->w->srv;
 	const struct store *st = c->w->store;
-	unsigned k = 0;
+	uint64_t n[GET_BATCH];
+	size_t end[GET_BATCH];
+	unsigned k, i;
 
-	while (k < GET_BATCH && pos < len) {
-		struct parsed *q = &out[k++];
-
-		q->r = proto_parse(buf + pos, len - pos, s->cfg->max_request,
-		    &q->req, &q->used);
-		if (q->r != PROTO_REQUEST)
-			break;
-		if (q->req.type == REQ_GET)
-			store_prefetch(st, q->req.n);
-		pos += q->used;
-	}
-	return k;
+	k = proto_get_run(buf, len, c->w->srv->cfg->max_request, n, end,
+	    GET_BATCH);
+	for (i = 0; i < k; i++)
+		store_prefetch(st, n[i]);
+	for (i = 0; i < k && may_parse(c); i++)
+		queue_get(c, n[i]);
+	return i == 0 ? 0 : end[i - 1];
 }
 
 /*
@@ -520,30 +511,30 @@ static void
 process(struct conn *c, char *buf, size_t len)
 {
 	struct worker *w = c->w;
-	struct parsed ahead[GET_BATCH];
-	unsigned next = 0, nahead = 0;
-	size_t pos = 0;
+	struct request req;
+	size_t pos = 0, used;
 	int lines = 0;
 
 	for (;;) {
 		while (pos < len && may_parse(c)) {
-			/* ahead[next..nahead) are the requests from pos on. */
-			if (next == nahead) {
-				nahead = parse_ahead(c, buf, pos, len, ahead);
-				next = 0;
+			if ((used = serve_gets(c, buf + pos, len - pos)) > 0) {
+				pos += used;
+				lines++;
+				continue;
 			}
-			const struct parsed *q = &ahead[next++];
-			if (q->r == PROTO_NEED_MORE)
+			enum proto_result r = proto_parse(buf + pos, len - pos,
+			    w->srv->cfg->max_request, &req, &used);
+			if (r == PROTO_NEED_MORE)
 				break;
-			if (q->r == PROTO_TOO_LONG) {
+			if (r == PROTO_TOO_LONG) {
 				flush_gets(c);
 				answer_err(c);
 				set_state(c, CONN_CLOSING);
 				break;
 			}
-			pos += q->used;
+			pos += used;
 			lines++;
-			handle(c, &q->req);
+			handle(c, &req);
 		}
 		flush_gets(c);
 		/* Out of budget with answers still in the worker's buffer: the

@@ -215,3 +215,22 @@ proto_parse(const char *buf, size_t len, size_t max_request,
 	}
 	return parse_other(line, scan, max_request, req, consumed);
 }
+
+unsigned
+proto_get_run(const char *buf, size_t len, size_t max_request, uint64_t *n,
+    size_t *end, unsigned max)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	size_t pos = 0, used;
+	unsigned k;
+
+	for (k = 0; k < max; k++) {
+		used = plain_get(p + pos, len - pos < max_request ? len - pos :
+		    max_request, &n[k]);
+		if (used == 0)
+			break;
+		pos += used;
+		end[k] = pos;
+	}
+	return k;
+}

@@ -442,30 +442,41 @@ store_line_bad(struct store *st, const struct store_line *l, const char *what)
 }
 
 int
-store_check_line(struct store *st, const struct store_line *l,
-    const char *bytes)
+store_judge_line(struct store *st, const struct store_line *l,
+    const char *bytes, int early_lf, uint32_t crc)
 {
-	/* The bytes before the line's own LF (all of them when it has none). */
-	size_t body = l->add_lf ? (size_t)l->len : (size_t)l->len - 1;
-
 	if (!l->add_lf && (l->len == 0 || bytes[l->len - 1] != '\n')) {
 		store_line_bad(st, l, "does not end where the index says");
 		return -1;
 	}
 	/*
-	 * The scan for an early LF runs even when the line has a checksum:
+	 * The scan for an early LF counts even when the line has a checksum:
 	 * CRC-32C is linear, so whoever can write the text can give a line
 	 * LFs and keep its CRC; no answer may carry two lines.
 	 */
-	if (memchr(bytes, '\n', body) != NULL) {
+	if (early_lf) {
 		store_line_bad(st, l, "holds an LF before its end");
 		return -1;
 	}
-	if (st->line_crc && crc32c(0, bytes, (size_t)l->len) != l->crc) {
+	if (st->line_crc && crc != l->crc) {
 		store_line_bad(st, l, "failed its checksum");
 		return -1;
 	}
 	return 0;
+}
+
+int
+store_check_line(struct store *st, const struct store_line *l,
+    const char *bytes)
+{
+	/* The bytes before the line's own LF (all of them when it has none). */
+	size_t body = l->add_lf ? (size_t)l->len : (size_t)l->len - 1;
+	int early = 0;
+
+	if (l->add_lf || l->len > 0)
+		early = memchr(bytes, '\n', body) != NULL;
+	return store_judge_line(st, l, bytes, early, st->line_crc ?
+	    crc32c(0, bytes, (size_t)l->len) : 0);
 }
 
 /* ---- files that change ---- */

@@ -1,8 +1,9 @@
 /*
  * text: the mapped text file and the SIGBUS guard around reads from it.
  *
- * The guard is a per-thread sigjmp_buf armed only for the duration of one
- * memcpy from the mapping. SIGBUS is delivered to the faulting thread, so
+ * The guard is a per-thread sigjmp_buf armed only while the mapping is
+ * read: for one memcpy (text_copy), or for a batch of answers
+ * (text_guard_on/off, see linecopy_answers). SIGBUS is delivered to the faulting thread, so
  * the handler can jump back into that thread's text_copy. SA_NODEFER keeps
  * SIGBUS unblocked after the jump; sigsetjmp(env, 0) saves no signal mask,
  * which keeps the guard free of system calls on the hot path.
@@ -48,6 +49,18 @@ text_install_guard(void)
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, NULL);
+}
+
+void
+text_guard_on(sigjmp_buf *env)
+{
+	guard_env = env;
+}
+
+void
+text_guard_off(void)
+{
+	guard_env = NULL;
 }
 
 /* Size t from its open fd and map the file when it is small enough. */

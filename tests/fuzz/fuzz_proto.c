@@ -1,5 +1,6 @@
 /*
- * fuzz_proto: src/proto.c's proto_parse against a reference model of
+ * fuzz_proto: src/proto.c's proto_parse (and proto_get_run, its run of
+ * plain GETs) against a reference model of
  * SPEC.md section 2, written here from the SPEC's wording and proto.h's
  * contract, slowly and plainly: find the LF, check the limit, drop one
  * CR, refuse control bytes, split on spaces and tabs, then match the
@@ -178,6 +179,36 @@ compare(const unsigned char *b, size_t len, size_t max)
 	return want;
 }
 
+/*
+ * proto_get_run on b[0..len): every GET of the run is what the model
+ * makes of the bytes from the end of the one before: a REQ_GET, with the
+ * same number and the same length.
+ */
+static void
+check_run(const unsigned char *b, size_t len, size_t max)
+{
+	uint64_t n[8];
+	size_t end[8], prev = 0;
+	unsigned k;
+	char *copy = NULL;
+
+	if (len > 0) {
+		copy = malloc(len);
+		FUZZ_CHECK(copy != NULL);
+		memcpy(copy, b, len);
+	}
+	k = proto_get_run(copy, len, max, n, end, 8);
+	free(copy);
+	FUZZ_CHECK(k <= 8);
+	for (unsigned i = 0; i < k; i++) {
+		struct model m = model_parse(b + prev, len - prev, max);
+
+		FUZZ_CHECK(m.res == PROTO_REQUEST && m.type == REQ_GET);
+		FUZZ_CHECK(m.n == n[i] && prev + m.consumed == end[i]);
+		prev = end[i];
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -194,6 +225,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A prefix of the first request: what the server sees mid-read. */
 	if (cut < len)
 		compare(b, cut, max);
+
+	check_run(b, len, max);
 
 	/* Request after request, as a pipelining client's bytes are. */
 	for (off = 0;; off += m.consumed) {

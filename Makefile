@@ -216,8 +216,11 @@ cluster:
 	@$(MAKE) --no-print-directory all
 	@B=$(B) scripts/cluster.sh start $(CLUSTER_REPLICAS)
 
+# The benchmark matrix, then the target table (scripts/targets.sh):
+# make bench [BENCH_ARGS="--with-redis --with-memcached ..."]
+# [TARGETS_ARGS="--pin --with-index-build ..."].
 bench: all
-	@scripts/bench.sh $(BENCH_ARGS)
+	@B=$(B) TARGETS_ARGS='$(TARGETS_ARGS)' scripts/bench.sh $(BENCH_ARGS)
 
 # A long verified mixed load (not part of `make test`): make soak
 # SOAK_MINUTES=N [SOAK_WARMUP=S] [SOAK_ARGS="--out DIR ..."].

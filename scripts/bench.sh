@@ -2,7 +2,7 @@
 # make bench: the benchmark matrix, start to finish.
 #
 # usage: scripts/bench.sh [--with-redis] [--with-memcached] [--keep]
-#                         [-o DIR] [-d SECONDS] [--no-plot]
+#                         [-o DIR] [-d SECONDS] [--no-plot] [--no-targets]
 #
 #   --with-redis      also run the matrix against redis-server (and
 #                     redis-benchmark against the same Redis, for comparison)
@@ -18,7 +18,14 @@
 #                     generates a 10 GB file (removed afterwards unless
 #                     --keep), serves it with a 64 MB cache and measures
 #                     req/s against lines_per_page, uniform and zipf keys
-#                     (about 8 more minutes)
+#                     (about 8 more minutes), and the 10 GB target rows
+#   --no-targets      do not run scripts/targets.sh afterwards
+#
+# Then the target table (scripts/targets.sh -o DIR, 3 to 9 minutes):
+# linesvr against the limit server (linesvr-null), with Redis and
+# memcached when asked for above, the same --workers, --with-10g, --keep
+# and --no-plot; more targets.sh options from the environment variable
+# TARGETS_ARGS (make bench TARGETS_ARGS="--pin --with-index-build").
 #
 # On a fresh Debian machine it installs what is missing with apt-get
 # (gnuplot-nox; redis-server, redis-tools and memcached only when asked for).
@@ -31,17 +38,18 @@
 #
 # Output: DIR/results.csv (columns: scenario, server, linesvr-bench's CSV
 # columns, server_private_kb), DIR/results.md (tables), DIR/*.png (plot.sh),
-# DIR/logs/ (server logs, bench stderr). Exit status 0 when every run
-# exited 0 (no mismatches, no errors), 1 otherwise, 2 on usage errors.
+# DIR/logs/ (server logs, bench stderr), DIR/targets.* (targets.sh). Exit
+# status 0 when every run exited 0 (no mismatches, no errors), 1
+# otherwise, 2 on usage errors.
 set -euo pipefail
 
 . "$(dirname "$0")/benchlib.sh"
 bench_root
 
-with_redis=0 with_memcached=0 with_big=0 keep=0 plot=1 D=4 out=$here/results W=1
+with_redis=0 with_memcached=0 with_big=0 keep=0 plot=1 targets=1 D=4 out=$here/results W=1
 cmdline="scripts/bench.sh${*:+ $*}"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--with-redis) with_redis=1 ;;
@@ -49,6 +57,7 @@ while [ $# -gt 0 ]; do
 	--with-10g) with_big=1 ;;
 	--keep) keep=1 ;;
 	--no-plot) plot=0 ;;
+	--no-targets) targets=0 ;;
 	-o|--out) [ $# -ge 2 ] || usage; out=$2; shift ;;
 	-d) [ $# -ge 2 ] || usage; D=$2; shift ;;
 	--workers) [ $# -ge 2 ] || usage; W=$2; shift ;;
@@ -129,14 +138,6 @@ start_linesvr() {
 	launch_linesvr "$ini" "$logs/linesvr-$name.log" "linesvr ($name)"
 	say "linesvr $name: pid $SPID, 127.0.0.1:$PORT, $(basename "$file")"
 }
-# start_kv_say NAME CMD...: start_kv with the log in $logs/NAME.log, then
-# report where it listens.
-start_kv_say() {
-	local name=$1
-	shift
-	start_kv "$name" "$logs/$name.log" "$@"
-	say "$name: pid $SPID, 127.0.0.1:$PORT"
-}
 
 # ------------------------------------------------------------------- runs
 # run SCENARIO SERVER LABEL [linesvr-bench args...]: one bounded run against
@@ -174,28 +175,20 @@ run() {
 # file's lines as keys 1..N, so that the matrix below can interleave the
 # servers row by row: on a shared machine, background load then hits them
 # alike.
-load_kv() {	# NAME: load-kv.sh into the server at $PORT
-	say "$1: loading $(basename "$F100M") as keys 1..N"
-	LINESVR_BENCH_BIN=$BENCH timeout -k 5 300 scripts/load-kv.sh "$F100M" \
-	    --"$1" "$PORT" >&2 || die "$1: loading failed"
-	say "$1: RssAnon after loading: $(rss_kb "$SPID") kB"
-}
 servers=(linesvr)
 if [ "$with_redis" = 1 ]; then
-	start_kv_say redis redis-server --port @PORT@ --bind 127.0.0.1 --save '' \
-	    --appendonly no --daemonize no
+	start_redis "$logs/redis.log"
 	r_pid=$SPID r_port=$PORT
-	load_kv redis
+	load_kv redis "$F100M"
 	servers+=(redis)
 fi
 if [ "$with_memcached" = 1 ]; then
 	# -c 4096: with memcached's default of 1024 connections (file
 	# descriptors, in fact) part of the c = 1000 run is refused with
 	# "ERROR Too many open connections".
-	start_kv_say memcached memcached -u nobody -l 127.0.0.1 -p @PORT@ -U 0 \
-	    -m 1024 -I 2m -c 4096
+	start_memcached "$logs/memcached.log" -c 4096
 	m_kv_pid=$SPID m_kv_port=$PORT
-	load_kv memcached
+	load_kv memcached "$F100M"
 	servers+=(memcached)
 fi
 
@@ -411,6 +404,19 @@ if [ "$with_big" = 1 ]; then
 	[ "$keep" = 0 ] || big_args+=(--keep)
 	scripts/sweep-pages.sh "${big_args[@]}" ||
 	    { say "sweep-pages.sh failed"; nfail=$((nfail + 1)); failed+=("sweep-pages.sh"); }
+fi
+if [ "$targets" = 1 ]; then
+	t_args=(-o "$out" --workers "$W")
+	[ "$with_redis" = 1 ] || t_args+=(--no-redis)
+	[ "$with_memcached" = 1 ] || t_args+=(--no-memcached)
+	[ "$with_big" = 0 ] || t_args+=(--with-10g)
+	[ "$keep" = 0 ] || t_args+=(--keep-data "$data")
+	[ "$plot" = 1 ] || t_args+=(--no-plot)
+	# shellcheck disable=SC2206 # TARGETS_ARGS: words, as on a command line
+	t_args+=(${TARGETS_ARGS:-})
+	say "the target table: scripts/targets.sh ${t_args[*]}"
+	scripts/targets.sh "${t_args[@]}" >/dev/null ||
+	    { say "targets.sh failed"; nfail=$((nfail + 1)); failed+=("targets.sh"); }
 fi
 say "wrote $csv ($nrun runs), $out/results.md and plots in $((SECONDS - t_start)) s"
 if [ "$nfail" -gt 0 ]; then

@@ -1,5 +1,6 @@
-# benchlib.sh: shell functions shared by scripts/bench.sh and
-# scripts/targets.sh. Source it (`. scripts/benchlib.sh`), do not run it.
+# benchlib.sh: shell functions shared by scripts/bench.sh,
+# scripts/targets.sh and the other benchmark scripts. Source it
+# (`. scripts/benchlib.sh`), do not run it.
 #
 # The caller calls bench_root first (sets here and B), provides say MSG...
 # and die MSG... (its own message prefix), and keeps PIDS and policy_rc (set
@@ -200,4 +201,31 @@ start_kv() {
 	done
 	cat "$log" >&2
 	die "$name did not start"
+}
+
+# start_redis LOG [ARGS...]: a Redis without persistence on a free port of
+# 127.0.0.1 (ARGS added to its command line); set SPID and PORT.
+start_redis() {
+	local log=$1
+	shift
+	start_kv redis-server "$log" redis-server --port @PORT@ --bind 127.0.0.1 \
+	    --save '' --appendonly no --daemonize no "$@"
+}
+
+# start_memcached LOG [ARGS...]: memcached on a free port of 127.0.0.1, TCP
+# only, 1 GB of memory, items up to 2 MB; set SPID and PORT.
+start_memcached() {
+	local log=$1
+	shift
+	start_kv memcached "$log" memcached -u nobody -l 127.0.0.1 -p @PORT@ -U 0 \
+	    -m 1024 -I 2m "$@"
+}
+
+# load_kv NAME FILE: store FILE's lines as keys 1..N in the Redis or
+# memcached (NAME) at $PORT, pid $SPID (scripts/load-kv.sh).
+load_kv() {
+	say "$1: loading $(basename "$2") as keys 1..N"
+	LINESVR_BENCH_BIN=$BENCH timeout -k 5 300 "$here/scripts/load-kv.sh" "$2" \
+	    --"$1" "$PORT" >&2 || die "$1: loading failed"
+	say "$1: pid $SPID, 127.0.0.1:$PORT, RssAnon after loading: $(rss_kb "$SPID") kB"
 }

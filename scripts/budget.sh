@@ -4,16 +4,21 @@
 # (valgrind --tool=callgrind), at pipeline depth 1 and 16.
 #
 # usage: scripts/budget.sh [--bin PATH] [--csv FILE] [--keep-data DIR]
-#                          [--quick] [--no-line-checksums]
+#                          [--data FILE] [--quick] [--no-line-checksums]
+#                          [--callgrind-only]
 #
 #   --bin PATH    the linesvr binary to measure (default build/linesvr);
 #                 the client, generator and indexer are this tree's build/
 #   --csv FILE    raw numbers (default results/budget.csv)
 #   --keep-data DIR  generate the 1,000,000-line file in DIR and keep it
 #                 (default: a temporary directory, removed on exit)
+#   --data FILE   serve FILE (indexed here if FILE.lidx is missing)
+#                 instead of generating the 1,000,000-line file
 #   --quick       a tenth of the requests in every run (a smoke test)
 #   --no-line-checksums  serve with [index] line_checksums = no (what
 #                 checking every line costs is the difference)
+#   --callgrind-only  only the instructions (part 2 below), no strace
+#                 (what scripts/targets.sh runs for its instructions row)
 #
 # Data: `linesvr-gendata -n 1000000 -s 1` (~100-byte lines), indexed. The
 # server runs with workers = 1 on 127.0.0.1 port 0 and the default cache
@@ -47,14 +52,16 @@ set -euo pipefail
 . "$(dirname "$0")/benchlib.sh"
 bench_root
 
-BIN=$B/linesvr csv=$here/results/budget.csv keepdir= quick=0 crc=
-usage() { sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+BIN=$B/linesvr csv=$here/results/budget.csv keepdir= quick=0 crc= file= strace=1
+usage() { sed -n '6,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--bin) [ $# -ge 2 ] || usage; BIN=$2; shift ;;
 	--csv) [ $# -ge 2 ] || usage; csv=$2; shift ;;
 	--keep-data) [ $# -ge 2 ] || usage; keepdir=$2; shift ;;
+	--data) [ $# -ge 2 ] || usage; file=$2; shift ;;
 	--quick) quick=1 ;;
+	--callgrind-only) strace=0 ;;
 	--no-line-checksums) crc="line_checksums = no" ;;
 	-h|--help) usage 0 ;;
 	*) echo "budget: unknown argument '$1'" >&2; usage ;;
@@ -80,7 +87,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/budget.XXXXXX")
 bench_traps
 
 # ----------------------------------------------------------- dependencies
-need_cmd strace strace
+[ "$strace" = 0 ] || need_cmd strace strace
 need_cmd valgrind valgrind
 need_cmd callgrind_control valgrind
 need_cmd callgrind_annotate valgrind
@@ -90,7 +97,12 @@ build_bins
 
 # ------------------------------------------------------------------- data
 if [ -n "$keepdir" ]; then mkdir -p "$keepdir"; data=$(cd "$keepdir" && pwd); else data=$tmp; fi
-sample_1m budget-1m.txt
+if [ -n "$file" ]; then
+	F=$(cd "$(dirname "$file")" && pwd)/$(basename "$file")
+	[ -s "$F.lidx" ] || "$B/linesvr-index" -q "$F"
+else
+	sample_1m budget-1m.txt
+fi
 NLINES=$(wc -l <"$F")
 linesvr_ini "$tmp/linesvr.ini" "$F" "workers = 1" "drain_timeout = 1" \
     ${crc:+"[index]" "$crc"}
@@ -147,12 +159,6 @@ warm() {
 declare -A M	# results by name, for the table
 
 # ------------------------------------------------------ 1. system calls
-say "strace: starting $BIN (workers = 1)"
-launch "$tmp/linesvr.log" 10 "$BIN" -c "$tmp/linesvr.ini" -p 0 -b 127.0.0.1
-L_PID=$SPID L_PORT=$PORT
-say "strace: pid $L_PID, 127.0.0.1:$L_PORT; warming the cache"
-warm "$L_PORT" warm-strace
-
 # strace_run P N: syscalls of the server during one measured run.
 strace_run() {
 	local p=$1 n=$2 label=strace-p$1 req0 miss0 tpid out=$tmp/strace-p$1.out ok=0
@@ -205,9 +211,16 @@ strace_run() {
 	M[s$p.miss]=$miss M[s$p.rps]=$RPS
 	say "$label: $total system calls for $req GETs ($(awk -v t="$total" -v r="$req" 'BEGIN { printf "%.3f", t / r }') per request), cache misses $miss"
 }
-strace_run 1 "$N_S1"
-strace_run 16 "$N_S16"
-stop_pid "$L_PID" 10
+if [ "$strace" = 1 ]; then
+	say "strace: starting $BIN (workers = 1)"
+	launch "$tmp/linesvr.log" 10 "$BIN" -c "$tmp/linesvr.ini" -p 0 -b 127.0.0.1
+	L_PID=$SPID L_PORT=$PORT
+	say "strace: pid $L_PID, 127.0.0.1:$L_PORT; warming the cache"
+	warm "$L_PORT" warm-strace
+	strace_run 1 "$N_S1"
+	strace_run 16 "$N_S16"
+	stop_pid "$L_PID" 10
+fi
 
 # ------------------------------------------------------- 2. instructions
 say "callgrind: starting $BIN under valgrind --tool=callgrind --instr-atstart=no (up to 60 s)"
@@ -291,6 +304,7 @@ echo
 echo "| metric | value |"
 echo "|---|--:|"
 for p in 1 16; do
+	[ "$strace" = 1 ] || break
 	r=${M[s$p.req]}
 	echo "| P=$p: system calls / request (strace, $(num "$r") GETs) | $(per "${M[s$p.total]}" "$r" %.3f) |"
 	echo "| P=$p: read / request | $(per "${M[s$p.read]}" "$r" %.3f) |"
@@ -303,7 +317,7 @@ done
 for p in 16 1; do
 	echo "| P=$p: instructions (Ir) / cached GET (callgrind, $(num "${M[c$p.req]}") GETs) | $(num "$(per "${M[c$p.ir]}" "${M[c$p.req]}" %.1f)") |"
 done
-echo "| cache misses in the measured runs (strace P=1, P=16; callgrind P=16, P=1) | ${M[s1.miss]}, ${M[s16.miss]}, ${M[c16.miss]}, ${M[c1.miss]} |"
+echo "| cache misses in the measured runs (strace P=1, P=16; callgrind P=16, P=1) | ${M[s1.miss]-}, ${M[s16.miss]-}, ${M[c16.miss]}, ${M[c1.miss]} |"
 echo
 echo "Top 10 functions by exclusive Ir, P=16 (callgrind, $(num "${M[c16.req]}") GETs):"
 echo

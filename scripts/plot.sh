@@ -2,6 +2,7 @@
 # Plots of a `make bench` run: gnuplot -> 800x500 PNGs next to results.csv.
 #
 # usage: scripts/plot.sh [DIR]        (default: results/ in the repo)
+#        scripts/plot.sh --targets NAME-summary.csv
 #
 #   DIR/throughput-connections.png  req/s vs connections (P = 1, closed loop)
 #   DIR/latency-rate.png            p50/p90/p99/p99.9 vs offered rate (open loop)
@@ -11,11 +12,25 @@
 #
 # Columns are found by name in the CSV header, so a plot whose rows are
 # missing (e.g. no --with-redis) is drawn without them, or skipped.
+#
+# With --targets, the table of scripts/targets.sh (its NAME-summary.csv),
+# next to it:
+#
+#   NAME-ratio.png   each row's ratio against its target: linesvr / limit
+#                    server, the 10 GB rows' share of the 1M-line rate,
+#                    the index build's multiple of `wc -l` (lower is better)
+#   NAME-rates.png   req/s of every server in the rows against the limit
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-dir=${1:-$here/results}
-csv=$dir/results.csv
-[ -r "$csv" ] || { echo "plot: no $csv (run scripts/bench.sh)" >&2; exit 2; }
+summary=
+if [ "${1-}" = --targets ]; then
+	summary=${2:?usage: plot.sh --targets NAME-summary.csv}
+	[ -r "$summary" ] || { echo "plot: no $summary (run scripts/targets.sh)" >&2; exit 2; }
+else
+	dir=${1:-$here/results}
+	csv=$dir/results.csv
+	[ -r "$csv" ] || { echo "plot: no $csv (run scripts/bench.sh)" >&2; exit 2; }
+fi
 command -v gnuplot >/dev/null 2>&1 ||
     { echo "plot: no gnuplot (apt-get install gnuplot-nox)" >&2; exit 1; }
 tmp=$(mktemp -d)
@@ -47,6 +62,75 @@ nonempty() { [ -s "$1" ]; }
 common='set terminal pngcairo size 800,500 font "DejaVu Sans,10" noenhanced
 set grid
 set key top left box opaque'
+
+# targets SUMMARY: the two plots of a targets.sh table.
+targets() {
+	local base=${1%-summary.csv}
+	# row label (short), ratio, target, bar colour: green when met.
+	awk -F, 'NR > 1 && $9 != "" && $7 != "" {
+		l = $1; p = ""
+		if (sub(/^pin-/, "", l)) p = "pinned "
+		if (l == "rt") l = "c=1 P=1"; else if (l == "c50p1") l = "c=50 P=1"
+		else if (l == "c50p16") l = "c=50 P=16"; else if (l == "c1000") l = "c=1000 P=1"
+		else if (l == "bigu") l = "10 GB uniform"; else if (l == "bigz") l = "10 GB zipf"
+		else if (l == "index") l = "index build (x wc -l)"
+		met = ($9 == "higher") ? $7 >= $8 : $7 <= $8
+		printf "\"%s%s\" %s %s %d\n", p, l, $7, $8, met ? 2924588 : 14034728
+	}' "$1" >"$tmp/ratio.dat"
+	if nonempty "$tmp/ratio.dat"; then
+		gnuplot <<EOF
+$common
+set output '$base-ratio.png'
+set title 'Targets: measured ratio (bar; green = met) against the target (black)'
+set ylabel 'ratio'
+set yrange [0:*]
+set style fill solid 0.8 border -1
+set boxwidth 0.6
+set xtics rotate by -30 font ',9'
+set key top right
+plot '$tmp/ratio.dat' using 0:2:4:xtic(1) with boxes lc rgb variable title 'measured', \
+     '' using 0:3 with points pt 5 ps 1.5 lc rgb 'black' title 'target', \
+     '' using 0:(\$2/2):(sprintf('%.2f', \$2)) with labels notitle
+EOF
+	fi
+	# row label, then req/s of limit, linesvr, Redis, memcached (NaN: none).
+	awk -F, 'NR > 1 && $3 != "" {
+		l = $1; sub(/^pin-/, "pinned ", l)
+		sub(/rt$/, "c=1 P=1", l); sub(/c50p16$/, "c=50 P=16", l)
+		sub(/c50p1$/, "c=50 P=1", l); sub(/c1000$/, "c=1000 P=1", l)
+		printf "\"%s\"", l
+		for (i = 3; i <= 6; i++) printf " %s", $i == "" ? "NaN" : $i
+		printf "\n"
+	}' "$1" >"$tmp/rates.dat"
+	# One bar per server that has any result.
+	local bars=() i srv=('limit server' linesvr Redis memcached) col=('#888888' '#4477aa' '#cc3311' '#ee7733')
+	for i in 0 1 2 3; do
+		awk -v c=$((3 - i)) '$(NF - c) != "NaN" { f = 1 } END { exit !f }' "$tmp/rates.dat" &&
+		    bars+=("'$tmp/rates.dat' using (\$$((i + 2))/1000):xtic(1) title '${srv[$i]}' lc rgb '${col[$i]}'")
+	done
+	if [ ${#bars[@]} -gt 0 ]; then
+		gnuplot <<EOF
+$common
+set output '$base-rates.png'
+set title 'Throughput by server (median req/s; same client; every answer verified but on the limit server)'
+set ylabel 'thousand requests/s (log scale)'
+set logscale y
+set format y '%g'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set xtics rotate by -30 font ',9'
+set key top right horizontal
+plot $(IFS=,; echo "${bars[*]}")
+EOF
+	fi
+	ls "$base"-ratio.png "$base"-rates.png 2>/dev/null | sed 's/^/plot: wrote /' >&2
+}
+if [ -n "$summary" ]; then
+	targets "$summary"
+	exit 0
+fi
 
 # 1. Throughput vs connections.
 pick scale linesvr '^up' -- connections req_per_s >"$tmp/up.dat"

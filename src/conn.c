@@ -666,13 +666,19 @@ settle(struct conn *c)
 		conn_close(c, "write error");
 		return;
 	}
+	/* The ev_is_active tests spare a library call per event when the
+	 * watchers stay as they are, as they nearly always do. */
 	if (r == 0) {
 		ev_io_start(w->loop, &c->ww);
 	} else {
-		ev_io_stop(w->loop, &c->ww);
-		free(c->out); /* all written: idle connections hold no buffers */
-		c->out = NULL;
-		c->out_cap = c->out_off = c->out_len = 0;
+		if (ev_is_active(&c->ww))
+			ev_io_stop(w->loop, &c->ww);
+		if (c->out != NULL) {
+			/* All written: idle connections hold no buffers. */
+			free(c->out);
+			c->out = NULL;
+			c->out_cap = c->out_off = c->out_len = 0;
+		}
 		if (c->state == CONN_CLOSING) {
 			set_state(c, CONN_LINGER);
 			return;
@@ -688,9 +694,10 @@ settle(struct conn *c)
 			return;
 		}
 	}
-	if (may_parse(c) && c->in_len < w->scratch.rbuf_size && !c->input_done)
-		ev_io_start(w->loop, &c->rw);
-	else
+	if (may_parse(c) && c->in_len < w->scratch.rbuf_size && !c->input_done) {
+		if (!ev_is_active(&c->rw))
+			ev_io_start(w->loop, &c->rw);
+	} else
 		ev_io_stop(w->loop, &c->rw);
 	/* After the stop, which would discard a pending event. */
 	if (refeed || (c->state == CONN_DRAINING && r == 1))

@@ -172,24 +172,6 @@ text_copy(const struct text *t, void *dst, uint64_t off, size_t len)
 	return 0;
 }
 
-void
-text_prefetch(const struct text *t, uint64_t off, uint64_t len)
-{
-#if defined(__GNUC__)
-	/* GCC and Clang: a prefetch instruction, which never faults, even on
-	 * a page past the end of a truncated file. */
-	if (t->map == NULL || off > t->size || len > t->size - off)
-		return;
-	__builtin_prefetch(t->map + off - (off > 0));
-	if (len > 64)
-		__builtin_prefetch(t->map + off + len - 1);
-#else
-	(void)t;
-	(void)off;
-	(void)len;
-#endif
-}
-
 int
 text_byte(const struct text *t, uint64_t off)
 {

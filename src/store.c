@@ -328,14 +328,6 @@ store_index_path(const struct store *st)
 
 /* ---- lines ---- */
 
-/* Single writer: a plain add, no locked instruction. */
-static void
-tally_bump(_Atomic uint64_t *counter)
-{
-	atomic_store_explicit(counter, atomic_load_explicit(counter,
-	    memory_order_relaxed) + 1, memory_order_relaxed);
-}
-
 /* Slot's line from the LRU cache; counted in t. */
 static int
 lookup_cached(struct store *st, uint64_t page, size_t slot,
@@ -359,7 +351,7 @@ load_missing(struct store *st, uint64_t page, struct store_tally *t)
 }
 
 int
-store_lookup(struct store *st, uint64_t n, struct store_line *out,
+store_lookup_slow(struct store *st, uint64_t n, struct store_line *out,
     struct store_tally *t)
 {
 	struct index_line il;
@@ -383,28 +375,18 @@ store_lookup(struct store *st, uint64_t n, struct store_line *out,
 			return -1;
 		index_body_line(&st->idx.h, body, slot, &il);
 	}
-	out->n = n;
-	out->off = il.off;
-	out->len = il.end - il.off;
-	out->crc = il.crc;
-	out->add_lf = n == st->lines && st->no_final_lf;
+	store_line_at(st, n, &il, out);
 	return 0;
 }
 
 void
-store_prefetch(const struct store *st, uint64_t n)
+store_prefetch_cache(const struct store *st, uint64_t n)
 {
 	uint64_t page;
 
 	if (n == 0 || n > st->lines)
 		return;
 	page = (n - 1) >> st->page_shift;
-	if (st->ptab != NULL) {
-		pagetab_prefetch(st->ptab, page);
-		index_body_prefetch(&st->idx.h, pagetab_body(st->ptab, page),
-		    (size_t)((n - 1) & st->slot_mask));
-		return;
-	}
 	cache_prefetch(st->cache, page);
 	/* Misses are likely: the page will be copied from the mapping. */
 	if (st->prefetch_index)

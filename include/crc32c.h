@@ -25,6 +25,9 @@ uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t crc32c_copy_find(uint32_t crc, void *dst, const void *src,
     size_t len, unsigned char byte, size_t scan, int *found);
 
+/* Whether this CPU has the crc32 instruction (SSE4.2) the fast paths use. */
+int crc32c_hw_available(void);
+
 /* The software path alone, whatever the CPU: for tests. */
 uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len);
 

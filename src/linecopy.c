@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "crc32c_hw.h"
 #include "log.h"
 #include "linecopy.h"
 
@@ -112,12 +113,18 @@ answer_read(struct store *st, const struct store_line *l, char *p)
 	return 4 + len + (size_t)l->add_lf;
 }
 
+/* The one-pass copy and checks of crc32c_copy_find, or an inline copy. */
+typedef uint32_t copy_find_fn(uint32_t crc, void *dst, const void *src,
+    size_t len, unsigned char byte, size_t scan, int *found);
+
 /*
  * The same from the mapping, under the caller's guard: the line is read
  * once, copied, scanned for an early LF and checksummed in one pass.
+ * Inlined into each answer loop below with its copy function.
  */
-static size_t
-answer_mapped(struct store *st, const struct store_line *l, char *p)
+static inline __attribute__((always_inline)) size_t
+answer_mapped(struct store *st, const struct store_line *l, char *p,
+    copy_find_fn *copy_find)
 {
 	const char *text = st->text.map;
 	size_t len = (size_t)l->len;
@@ -130,8 +137,7 @@ answer_mapped(struct store *st, const struct store_line *l, char *p)
 		store_line_bad(st, l, "does not start where the index says");
 		return 0;
 	}
-	crc = crc32c_copy_find(0, p + 4, text + l->off, len, '\n', body,
-	    &early);
+	crc = copy_find(0, p + 4, text + l->off, len, '\n', body, &early);
 	/* The checks of store_judge_line, there only to name a failure. */
 	if ((early || (st->line_crc && crc != l->crc) ||
 	    (!l->add_lf && (len == 0 || p[4 + len - 1] != '\n'))) &&
@@ -168,44 +174,105 @@ answers_read(struct store *st, const struct pending_get *g, unsigned n,
 	return used;
 }
 
+/* How far a batch of answers got: read back after a fault. */
+struct progress {
+	volatile unsigned at;     /* the GET being answered */
+	volatile size_t used;     /* where its answer starts */
+	volatile unsigned bad;    /* ERRs so far */
+};
+
+/*
+ * Answer g[pr->at..n) from the mapping into out + pr->used; the caller's
+ * guard is on. Inlined into a loop per copy function below.
+ */
+static inline __attribute__((always_inline)) void
+answer_loop(struct store *st, const struct pending_get *g, unsigned n,
+    char *out, struct progress *pr, copy_find_fn *copy_find)
+{
+	size_t used = pr->used, k;
+
+	for (unsigned i = pr->at; i < n; i++, used += k) {
+		pr->at = i;
+		pr->used = used;
+		if (!g[i].ok || (k = answer_mapped(st, &g[i].line, out + used,
+		    copy_find)) == 0) {
+			k = put_err(out + used);
+			pr->bad++;
+		}
+	}
+	pr->at = n;
+	pr->used = used;
+}
+
+static void
+answer_loop_any(struct store *st, const struct pending_get *g, unsigned n,
+    char *out, struct progress *pr)
+{
+	answer_loop(st, g, n, out, pr, crc32c_copy_find);
+}
+
+#if CRC32C_HW
+/* crc32c_copy_find's one pass, inline; short lines call it. */
+__attribute__((target("sse4.2")))
+static inline uint32_t
+copy_find_inline(uint32_t crc, void *dst, const void *src, size_t len,
+    unsigned char byte, size_t scan, int *found)
+{
+	if (len < 16)
+		return crc32c_copy_find(crc, dst, src, len, byte, scan, found);
+	return crc32c_copy_find_hw(crc, dst, src, len, byte, scan, found);
+}
+
+/* The loop with the copy inline: compiled for SSE4.2, and chosen only
+ * where the CPU has it. */
+__attribute__((target("sse4.2")))
+static void
+answer_loop_hw(struct store *st, const struct pending_get *g, unsigned n,
+    char *out, struct progress *pr)
+{
+	answer_loop(st, g, n, out, pr, copy_find_inline);
+}
+#endif
+
+static void
+answer_loop_best(struct store *st, const struct pending_get *g, unsigned n,
+    char *out, struct progress *pr)
+{
+#if CRC32C_HW
+	if (crc32c_hw_available()) {
+		answer_loop_hw(st, g, n, out, pr);
+		return;
+	}
+#endif
+	answer_loop_any(st, g, n, out, pr);
+}
+
 /*
  * From the mapping, under one SIGBUS guard for the whole batch rather than
  * a sigsetjmp per line. A fault (the file shrank under a line) jumps back
- * to the sigsetjmp with i at that line: it gets ERR, and the rest of the
- * batch goes on under the guard again.
+ * to the sigsetjmp with pr.at on that line: it gets ERR, and the rest of
+ * the batch goes on under the guard again.
  */
 static size_t
 answers_mapped(struct store *st, const struct pending_get *g, unsigned n,
     char *out, unsigned *errs)
 {
+	struct progress pr = { 0, 0, 0 };
 	sigjmp_buf env;
-	/* Where a fault jumps back to: the line being read, where its
-	 * answer starts, and the ERRs so far. */
-	volatile unsigned at = 0, bad = 0;
-	volatile size_t at_used = 0;
-	size_t used, k;
-	unsigned i;
 
 	if (sigsetjmp(env, 0) != 0) {
 		text_guard_off();
-		store_line_bad(st, &g[at].line, "is cut short (the file shrank)");
-		at_used += put_err(out + at_used);
-		bad++;
-		at++;
+		store_line_bad(st, &g[pr.at].line,
+		    "is cut short (the file shrank)");
+		pr.used += put_err(out + pr.used);
+		pr.bad++;
+		pr.at++;
 	}
 	text_guard_on(&env);
-	for (i = at, used = at_used; i < n; i++, used += k) {
-		at = i;
-		at_used = used;
-		if (!g[i].ok || (k = answer_mapped(st, &g[i].line,
-		    out + used)) == 0) {
-			k = put_err(out + used);
-			bad++;
-		}
-	}
+	answer_loop_best(st, g, n, out, &pr);
 	text_guard_off();
-	*errs = bad;
-	return used;
+	*errs = pr.bad;
+	return pr.used;
 }
 
 size_t

@@ -12,21 +12,19 @@
 
 /*
  * How many of the 8 bytes in x (a little-endian load of text: the first
- * byte lowest) lead with ASCII digits, 0 to 8. A byte is a digit when its
- * high nibble is 3 and adding 6 to it does not carry out of its low
- * nibble (0x30-0x39); a carry out of a byte over 0xF9 can only spoil the
- * bytes after a non-digit, which are not counted.
+ * byte lowest) lead with ASCII digits, 0 to 8. Less '0', a digit is 0 to
+ * 9: the top bit of its byte is clear, and stays clear when 0x76 is added.
+ * Any other byte sets one of the two (bytes under '0' wrap around). The
+ * borrows and carries between bytes can only spoil the bytes after a
+ * non-digit, which are not counted.
  */
 static inline unsigned
 digits_in_word(uint64_t x)
 {
-	const uint64_t hi = 0xF0F0F0F0F0F0F0F0ull, three = 0x3030303030303030ull;
-	const uint64_t low7 = 0x7F7F7F7F7F7F7F7Full;
-	uint64_t bad = ((x & hi) ^ three) |
-	    (((x + 0x0606060606060606ull) & hi) ^ three);
+	uint64_t t = x - 0x3030303030303030ull;
+	uint64_t bad = (t | (t + 0x7676767676767676ull)) &
+	    0x8080808080808080ull;
 
-	/* The top bit of each byte of bad that is not 0. */
-	bad = (((bad & low7) + low7) | bad) & ~low7;
 	return bad == 0 ? 8 : (unsigned)__builtin_ctzll(bad) / 8;
 }
 

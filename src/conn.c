@@ -391,9 +391,9 @@ flush_gets(struct conn *c)
  * answered: with pipelined requests, the memory fetches of up to GET_BATCH
  * random lines then overlap instead of stalling one after another. The
  * batch is answered early when it would outgrow the output budget or holds
- * a line to stream.
+ * a line to stream. 1 when the batch was answered.
  */
-static void
+static int
 queue_get(struct conn *c, uint64_t n)
 {
 	struct worker *w = c->w;
@@ -407,8 +407,11 @@ queue_get(struct conn *c, uint64_t n)
 		text_prefetch(&w->store->text, g->line.off, g->line.len);
 	x->batch_bytes += g->line.len + 5;
 	if (x->nbatch == GET_BATCH || g->line.len > LINE_INLINE_MAX ||
-	    owed(c) + x->batch_bytes >= w->srv->cfg->max_output)
+	    owed(c) + x->batch_bytes >= w->srv->cfg->max_output) {
 		flush_gets(c);
+		return 1;
+	}
+	return 0;
 }
 
 static int
@@ -498,8 +501,12 @@ serve_gets(struct conn *c, const char *buf, size_t len)
 	    GET_BATCH);
 	for (i = 0; i < k; i++)
 		store_prefetch(st, n[i]);
-	for (i = 0; i < k && may_parse(c); i++)
-		queue_get(c, n[i]);
+	/* The caller saw may_parse(c); only answering (a flush) changes it. */
+	for (i = 0; i < k; i++)
+		if (queue_get(c, n[i]) && !may_parse(c)) {
+			i++;
+			break;
+		}
 	return i == 0 ? 0 : end[i - 1];
 }
 

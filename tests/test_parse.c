@@ -329,12 +329,44 @@ digits_word_at_a_time(void **state)
 	}
 }
 
+/*
+ * digits_in_word against counting byte by byte: every byte value at every
+ * place after a run of digits, followed by bytes that borrow or carry
+ * (0x00, 0xFF and those just outside '0'-'9') or by more digits.
+ */
+static void
+digits_in_word_every_byte(void **state)
+{
+	static const unsigned char fill[] = { 0x00, 0xFF, '/', ':', '0', '9',
+	    0x89, 0x8A };
+	unsigned char w[8];
+	uint64_t x;
+	(void)state;
+
+	for (unsigned at = 0; at < 8; at++)
+		for (unsigned b = 0; b < 256; b++)
+			for (size_t f = 0; f < sizeof(fill); f++) {
+				unsigned want = 0;
+
+				for (unsigned i = 0; i < 8; i++)
+					w[i] = i < at ? (unsigned char)('0' +
+					    (i * 7 + b) % 10) : i == at ?
+					    (unsigned char)b : fill[f];
+				while (want < 8 && w[want] >= '0' &&
+				    w[want] <= '9')
+					want++;
+				memcpy(&x, w, 8); /* little-endian, as in use */
+				assert_int_equal(digits_in_word(x), want);
+			}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(u64_plain),
 		cmocka_unit_test(digits_word_at_a_time),
+		cmocka_unit_test(digits_in_word_every_byte),
 		cmocka_unit_test(u64_leading_zeros),
 		cmocka_unit_test(u64_max),
 		cmocka_unit_test(u64_overflow),

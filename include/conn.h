@@ -17,6 +17,7 @@
 #define RBUF_MIN        (16 * 1024)  /* bytes read per event (at least max_request) */
 #define OBUF_SIZE       (256 * 1024) /* a worker's buffer for coalescing answers */
 #define GET_BATCH       16           /* GETs looked up before any is copied */
+#define DEFER_MAX       64           /* lone GETs held for the loop's turn */
 
 struct worker;
 
@@ -60,6 +61,12 @@ struct conn_scratch {
 	struct pending_get batch[GET_BATCH];
 	unsigned nbatch;
 	uint64_t batch_bytes;     /* answer bytes the batch will add */
+	/* Connections whose whole input was one GET, answered together
+	 * before the loop waits again (conn_answer_deferred); a closed one
+	 * is NULL. */
+	struct conn *defer_conn[DEFER_MAX];
+	uint64_t defer_n[DEFER_MAX];
+	unsigned ndefer;
 };
 
 struct conn {
@@ -78,6 +85,7 @@ struct conn {
 	unsigned char idle_checked; /* idle, but input waited: it was read,
 	                             and the idle sweep judges again (see
 	                             conn_recheck_input) */
+	unsigned char deferred;   /* its GET waits in the worker's defer_* */
 	struct net_addr peer;     /* for messages */
 	char *in;                 /* unparsed input; NULL when none */
 	size_t in_len;
@@ -95,6 +103,14 @@ void conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer);
 
 /* Free everything the connection owns; why is logged at debug level. */
 void conn_close(struct conn *c, const char *why);
+
+/*
+ * Answer the GETs held back this turn of the loop: the worker calls it
+ * before it waits for events again (and a connection before it reads
+ * again). Reading every ready connection before answering any lets the
+ * memory fetches of their lines overlap, as a pipelined batch's do.
+ */
+void conn_answer_deferred(struct worker *w);
 
 /* The server is stopping: answer what the socket holds, then close. */
 void conn_drain(struct conn *c);

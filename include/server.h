@@ -57,6 +57,7 @@ struct worker {
 	ev_timer accept_pause;
 	ev_async wake;            /* the server is shutting down */
 	ev_async refresh;         /* a new store was published */
+	ev_prepare turn_end;      /* answers GETs held back this turn */
 	struct store *store;      /* the store it answers from (a reference) */
 	ev_timer idle_w;          /* sweeps `active` */
 	ev_timer linger_w;        /* sweeps `linger` */

@@ -36,6 +36,7 @@ static const char ERR_ANSWER[] = "ERR\r\n";
 static void on_read(EV_P_ ev_io *io, int revents);
 static void on_write(EV_P_ ev_io *io, int revents);
 static void settle(struct conn *c);
+static void answer_deferred(struct worker *w, struct conn *self);
 
 /* ---- the worker's scratch ---- */
 
@@ -171,6 +172,9 @@ conn_close(struct conn *c, const char *why)
 		log_debug("closing connection %s: %s", peer_name(c, name), why);
 	ev_io_stop(w->loop, &c->rw);
 	ev_io_stop(w->loop, &c->ww);
+	for (unsigned i = 0; c->deferred && i < w->scratch.ndefer; i++)
+		if (w->scratch.defer_conn[i] == c)
+			w->scratch.defer_conn[i] = NULL;
 	conn_list_remove(c->state == CONN_LINGER ? &w->linger : &w->active, c);
 	close(c->fd);
 	free(c->in);
@@ -186,8 +190,8 @@ conn_close(struct conn *c, const char *why)
 int
 conn_busy_writing(const struct conn *c)
 {
-	return c->out_len > c->out_off || c->stream.store != NULL ||
-	    net_unsent(c->fd) > 0;
+	return c->deferred || c->out_len > c->out_off ||
+	    c->stream.store != NULL || net_unsent(c->fd) > 0;
 }
 
 int
@@ -386,6 +390,17 @@ flush_gets(struct conn *c)
 	x->batch_bytes = 0;
 }
 
+/* Look line n up into g and start fetching the line. */
+static inline void
+look_up(struct worker *w, uint64_t n, struct pending_get *g)
+{
+	g->ok = store_lookup(w->store, n, &g->line, &w->st.lookups) == 0;
+	if (!g->ok)
+		g->line.len = 0;
+	else
+		text_prefetch(&w->store->text, g->line.off, g->line.len);
+}
+
 /*
  * Look a GET up and prefetch its line, but copy it only when the batch is
  * answered: with pipelined requests, the memory fetches of up to GET_BATCH
@@ -400,11 +415,7 @@ queue_get(struct conn *c, uint64_t n)
 	struct conn_scratch *x = &w->scratch;
 	struct pending_get *g = &x->batch[x->nbatch++];
 
-	g->ok = store_lookup(w->store, n, &g->line, &w->st.lookups) == 0;
-	if (!g->ok)
-		g->line.len = 0;
-	else
-		text_prefetch(&w->store->text, g->line.off, g->line.len);
+	look_up(w, n, g);
 	x->batch_bytes += g->line.len + 5;
 	if (x->nbatch == GET_BATCH || g->line.len > LINE_INLINE_MAX ||
 	    owed(c) + x->batch_bytes >= w->srv->cfg->max_output) {
@@ -511,6 +522,82 @@ serve_gets(struct conn *c, const char *buf, size_t len)
 }
 
 /*
+ * A connection that sent one plain GET and nothing else (a client that
+ * waits for each answer) is answered when the loop's turn ends, together
+ * with the others read in the same turn: its index slot is fetched now,
+ * its lookup and the fetch of its line come with the others', and none
+ * stalls on memory alone. 1 if c's input was held back so.
+ */
+/* The longest plain GET: "GET ", 19 digits (more take the full parser)
+ * and CRLF. Longer input is more than one GET. */
+#define DEFER_LINE_MAX 25
+
+static int
+defer_get(struct conn *c, const char *buf, size_t len)
+{
+	struct worker *w = c->w;
+	struct conn_scratch *x = &w->scratch;
+	uint64_t n;
+	size_t end;
+
+	if (len > DEFER_LINE_MAX || c->state != CONN_READING || owed(c) > 0 ||
+	    x->nbatch > 0 || !w->srv->cfg->coalesce || proto_get_run(buf, len,
+	    w->srv->cfg->max_request, &n, &end, 1) != 1 || end != len)
+		return 0;
+	if (x->ndefer == DEFER_MAX)
+		answer_deferred(w, c);
+	/* The turn's end is watched only while a GET waits for it. */
+	if (x->ndefer == 0)
+		ev_prepare_start(w->loop, &w->turn_end);
+	store_prefetch(w->store, n);
+	x->defer_conn[x->ndefer] = c;
+	x->defer_n[x->ndefer++] = n;
+	c->deferred = 1;
+	conn_list_touch(&w->active, c, ev_now(w->loop));
+	return 1;
+}
+
+/*
+ * Answer the held-back GETs: every lookup and fetch first, then each
+ * answer, written, and its connection settled — but self's, which the
+ * caller (its on_read) settles once it has read and answered the rest.
+ */
+static void
+answer_deferred(struct worker *w, struct conn *self)
+{
+	struct conn_scratch *x = &w->scratch;
+	struct pending_get g[DEFER_MAX];
+	unsigned n = x->ndefer;
+
+	for (unsigned i = 0; i < n; i++)
+		if (x->defer_conn[i] != NULL)
+			look_up(w, x->defer_n[i], &g[i]);
+	x->ndefer = 0;
+	ev_prepare_stop(w->loop, &w->turn_end);
+	for (unsigned i = 0; i < n; i++) {
+		struct conn *c = x->defer_conn[i];
+
+		if (c == NULL)
+			continue;
+		c->deferred = 0;
+		x->batch[0] = g[i];
+		x->nbatch = 1;
+		x->batch_bytes = g[i].line.len + 5;
+		flush_gets(c);
+		flush_obuf(c);
+		if (c != self)
+			settle(c);
+	}
+}
+
+void
+conn_answer_deferred(struct worker *w)
+{
+	if (w->scratch.ndefer > 0)
+		answer_deferred(w, NULL);
+}
+
+/*
  * Answer every complete request in buf[0..len) that the output budget
  * allows. Work per event is bounded by the read size (rbuf_size bytes).
  */
@@ -522,6 +609,10 @@ process(struct conn *c, char *buf, size_t len)
 	size_t pos = 0, used;
 	int lines = 0;
 
+	if (defer_get(c, buf, len)) {
+		drop_input(c);
+		return;
+	}
 	for (;;) {
 		while (pos < len && may_parse(c)) {
 			if ((used = serve_gets(c, buf + pos, len - pos)) > 0) {
@@ -589,6 +680,10 @@ on_read(EV_P_ ev_io *io, int revents)
 		read_linger(c);
 		return;
 	}
+	/* Fed again in the turn it deferred a GET (a drain began): that
+	 * answer comes before anything read now. */
+	if (c->deferred)
+		answer_deferred(w, c);
 	(void)worker_store(w);
 	if (len > 0)
 		memcpy(x->rbuf, c->in, len);
@@ -609,7 +704,8 @@ on_read(EV_P_ ev_io *io, int revents)
 		}
 	}
 	process(c, x->rbuf, len);
-	settle(c);
+	if (!c->deferred) /* else settled once answered */
+		settle(c);
 }
 
 /* Write pending output, then any line being streamed. 1 done, 0 blocked,

@@ -441,6 +441,14 @@ on_refresh(EV_P_ ev_async *a, int revents)
 	(void)worker_store(w);
 }
 
+static void
+on_turn_end(EV_P_ ev_prepare *p, int revents)
+{
+	(void)loop;
+	(void)revents;
+	conn_answer_deferred(WORKER_OF(p, turn_end));
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -467,6 +475,7 @@ worker_init(struct server *s, struct worker *w, unsigned id)
 	ev_async_start(w->loop, &w->wake);
 	ev_async_init(&w->refresh, on_refresh);
 	ev_async_start(w->loop, &w->refresh);
+	ev_prepare_init(&w->turn_end, on_turn_end); /* started by conn.c */
 	worker_refresh(w);
 	ev_init(&w->drain_w, on_drain_timeout);
 	ev_init(&w->linger_w, on_linger);

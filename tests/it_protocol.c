@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +337,53 @@ t_stats_pid_and_bytes(void **state)
 	srv_cleanup(&s2);
 }
 
+/*
+ * Lone GETs on many connections, read in one turn of the loop (the server
+ * is stopped while they arrive), are answered together at its end: each
+ * its own line or ERR, the counters exact. Half of the clients shut their
+ * side after the request: they still get the answer, then EOF.
+ */
+static void
+t_lone_gets_in_one_turn(void **state)
+{
+	enum { NC = 32 };
+	static const char *const want[8] = { "ERR\r\n",
+	    "OK\r\nfirst line\n", "OK\r\nsecond\tline with tab\n",
+	    "OK\r\n\n", "OK\r\ncrlf line\r\n",
+	    "OK\r\nbytes \x01\x7f\xff\xfe end\n",
+	    "OK\r\nlast line without newline\n", "ERR\r\n" };
+	struct srv *s = *state;
+	unsigned long long get0 = srv_stat(s, "requests_get");
+	unsigned long long err0 = srv_stat(s, "requests_err");
+	int fd[NC];
+	char req[32];
+
+	for (int i = 0; i < NC; i++) {
+		fd[i] = srv_connect(s);
+		send_str(fd[i], "GET 1\n");
+		expect_str(fd[i], want[1]);
+	}
+	proc_stop(s->pid);
+	for (int i = 0; i < NC; i++) {
+		snprintf(req, sizeof(req), "GET %d\r\n", i % 8);
+		send_str(fd[i], req);
+		if (i % 2 == 1)
+			shutdown(fd[i], SHUT_WR);
+		wait_sent(fd[i], 20000);
+	}
+	assert_int_equal(kill(s->pid, SIGCONT), 0);
+	for (int i = 0; i < NC; i++) {
+		if (i % 2 == 1)
+			expect_rest(fd[i], want[i % 8], strlen(want[i % 8]));
+		else
+			expect_str(fd[i], want[i % 8]);
+		close(fd[i]);
+	}
+	/* 2 of every 8 are ERR (lines 0 and 7); NC first GETs were lines. */
+	assert_int_equal(srv_stat(s, "requests_get"), get0 + NC + NC / 8 * 6);
+	assert_int_equal(srv_stat(s, "requests_err"), err0 + NC / 8 * 2);
+}
+
 int
 main(void)
 {
@@ -354,6 +402,7 @@ main(void)
 		cmocka_unit_test(t_request_grammar_pipelined),
 		cmocka_unit_test(t_too_long_request),
 		cmocka_unit_test(t_stats_pid_and_bytes),
+		cmocka_unit_test(t_lone_gets_in_one_turn),
 	};
 
 	return cmocka_run_group_tests_name("protocol", tests, setup, teardown);

@@ -349,6 +349,49 @@ test_drain_pipelined(void **state)
 	assert_int_equal(srv_wait(&f->s, 8000 + 5000), 0);
 }
 
+/*
+ * Lone GETs from many connections, read in one turn of the loop, are held
+ * back and answered together at its end; a SHUTDOWN read in the same turn
+ * must lose none of them. The server is stopped while the requests
+ * arrive, so that one turn reads them all.
+ */
+static void
+test_drain_lone_gets(void **state)
+{
+	enum { NC = 40 };
+	struct fx *f = *state;
+	int fd[NC], sd;
+	char req[32];
+
+	srv_start(&f->s, "shutdown = any\ndrain_timeout = 8\n");
+	for (int i = 0; i < NC; i++) {
+		fd[i] = srv_connect(&f->s);
+		send_str(fd[i], "GET 1\r\n");
+		expect_line(f, fd[i], 1);
+	}
+	sd = srv_connect(&f->s);
+	send_str(sd, "GET 2\r\n");
+	expect_line(f, sd, 2);
+	proc_stop(f->s.pid);
+	for (int i = 0; i < NC; i++) {
+		snprintf(req, sizeof(req), "GET %d\r\n", 3 + i * 47);
+		send_str(fd[i], req);
+		wait_sent(fd[i], WAIT_MS);
+	}
+	send_str(sd, "SHUTDOWN\r\n");
+	wait_sent(sd, WAIT_MS);
+	assert_int_equal(kill(f->s.pid, SIGCONT), 0);
+	for (int i = 0; i < NC; i++) {
+		f->want.len = 0;
+		add_answer(&f->want, f, 3 + (size_t)i * 47);
+		expect_rest(fd[i], f->want.p, f->want.len);
+		close(fd[i]);
+	}
+	expect_rest(sd, "", 0);
+	close(sd);
+	assert_int_equal(srv_wait(&f->s, 8000 + 5000), 0);
+}
+
 static void
 signal_drain(struct fx *f, int sig)
 {
@@ -627,6 +670,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shutdown_off, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_drain_pipelined, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_drain_lone_gets, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_drains, setup,
 		    teardown),

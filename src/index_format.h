@@ -234,6 +234,7 @@ void pagefill_pad(struct pagefill *pf);
 #define SCANNERS 2
 #define SLOTS    (2 * SCANNERS)
 #define SLOT_CAP ((size_t)WINDOW + 3) /* lines a window can hold */
+#define READ_AHEAD (32ull * WINDOW) /* of a cold text, ahead of the scan */
 
 enum { SCAN_OK, SCAN_SHRANK, SCAN_CANCELLED };
 

@@ -196,11 +196,12 @@ size_t index_lf_ends(const char *p, size_t len, uint32_t *ends);
  * its last line too. Their ends, as offsets from lo, go to ends and, when
  * crcs is not NULL, their checksums to crcs (the first line's hashed from
  * the end of the last LF before lo, however far back); returns how many.
- * ends and crcs have room for hi - lo + 3 entries; hi - lo < 4 GiB. Reads
+ * ends and crcs have room for hi - lo + 3 entries; hi - lo < 4 GiB. *from
+ * is where the bytes read begin (lo, or the first line's start). Reads
  * the mapping anywhere before hi: a text cut short raises SIGBUS.
  */
 size_t index_scan_window(const char *map, uint64_t size, uint64_t lo,
-    uint64_t hi, uint32_t *ends, uint32_t *crcs);
+    uint64_t hi, uint32_t *ends, uint32_t *crcs, uint64_t *from);
 
 /*
  * Add n lines to the page being filled: the i-th ends at lo + ends[i],
@@ -247,6 +248,7 @@ struct slot {
 struct scan {
 	const char *map;
 	uint64_t size, windows;
+	uint64_t page;           /* the memory page size */
 	int line_crc;
 	struct slot slot[SLOTS];
 	int no_final_lf;         /* set with the last window */

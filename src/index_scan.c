@@ -8,6 +8,7 @@
  */
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "crc32c.h"
 #include "index_format.h"
@@ -269,12 +270,12 @@ long_line_crc(const char *p, uint64_t len)
 
 size_t
 index_scan_window(const char *map, uint64_t size, uint64_t lo, uint64_t hi,
-    uint32_t *ends, uint32_t *crcs)
+    uint32_t *ends, uint32_t *crcs, uint64_t *from)
 {
 	size_t n = index_lf_ends(map + lo, (size_t)(hi - lo), ends);
 	const char *lf;
-	uint64_t from;
 
+	*from = lo;
 	if (hi == size && size > lo && map[size - 1] != '\n')
 		ends[n++] = (uint32_t)(size - lo);
 	if (n == 0 || crcs == NULL)
@@ -282,8 +283,8 @@ index_scan_window(const char *map, uint64_t size, uint64_t lo, uint64_t hi,
 	/* The first line may have begun windows ago; the rest are hashed
 	 * while the scan has them in the cache. */
 	lf = lo > 0 ? memrchr(map, '\n', (size_t)lo) : NULL;
-	from = lf != NULL ? (uint64_t)(lf - map) + 1 : 0;
-	crcs[0] = long_line_crc(map + from, lo + ends[0] - from);
+	*from = lf != NULL ? (uint64_t)(lf - map) + 1 : 0;
+	crcs[0] = long_line_crc(map + *from, lo + ends[0] - *from);
 	crc32c_runs(map + lo, ends, n - 1, crcs + 1);
 	return n;
 }
@@ -304,6 +305,19 @@ pagefill_lines(struct pagefill *pf, uint64_t lo, const uint32_t *ends,
 /* ---- the scanner threads (struct scan) ---- */
 
 /*
+ * Unmap [from, to) of the text again (the page cache keeps it), so that
+ * the build's RSS stays a few MB whatever the size of the text; a scanner
+ * that still needs some of it maps it back.
+ */
+static void
+scan_unmap(const struct scan *s, uint64_t from, uint64_t to)
+{
+	from -= from % s->page;
+	madvise((void *)(uintptr_t)(s->map + from), (size_t)(to - from),
+	    MADV_DONTNEED);
+}
+
+/*
  * One window into its slot; -1 when the text shrank under the scan: a
  * SIGBUS, which the guard of text.h turns into a jump back here.
  */
@@ -313,7 +327,7 @@ scan_window(struct scanner *sc)
 	struct scan *s = sc->s;
 	struct slot *sl = &s->slot[sc->w % SLOTS];
 	uint64_t lo = sc->w * WINDOW;
-	uint64_t hi = s->size - lo < WINDOW ? s->size : lo + WINDOW;
+	uint64_t hi = s->size - lo < WINDOW ? s->size : lo + WINDOW, from;
 	sigjmp_buf env;
 
 	/* A cold text: have the disk read well ahead of the scan, whichever
@@ -325,10 +339,14 @@ scan_window(struct scanner *sc)
 		return -1;
 	text_guard_on(&env);
 	sl->n = index_scan_window(s->map, s->size, lo, hi, sl->ends,
-	    s->line_crc ? sl->crcs : NULL);
+	    s->line_crc ? sl->crcs : NULL, &from);
 	if (hi == s->size)
 		s->no_final_lf = s->map[s->size - 1] != '\n';
 	text_guard_off();
+	/* What the first line read before the window is unmapped again at
+	 * once, the window itself by scan_release. */
+	if (from < lo)
+		scan_unmap(s, from, lo);
 	return 0;
 }
 
@@ -391,6 +409,7 @@ scan_start(struct scan *s, int fd, uint64_t size, int line_crc)
 	s->size = size;
 	s->windows = (size + WINDOW - 1) / WINDOW;
 	s->line_crc = line_crc;
+	s->page = (uint64_t)sysconf(_SC_PAGESIZE);
 	if (size == 0)
 		return 0;
 	s->map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
@@ -436,4 +455,8 @@ scan_release(struct scan *s, uint64_t w)
 	s->slot[w % SLOTS].ready = 0;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+	/* Every scanner is past window w - 2 (the slots let none lag
+	 * further), so only a long line's first read could still want it. */
+	if (w >= 2)
+		scan_unmap(s, (w - 2) * WINDOW, (w - 1) * WINDOW);
 }

@@ -28,6 +28,16 @@ uint32_t crc32c_copy_find(uint32_t crc, void *dst, const void *src,
 /* Whether this CPU has the crc32 instruction (SSE4.2) the fast paths use. */
 int crc32c_hw_available(void);
 
+/*
+ * Many runs laid end to end: crcs[i] = crc32c(0, base + bounds[i],
+ * bounds[i + 1] - bounds[i]) for i < n, bounds non-decreasing. Short runs
+ * are hashed several at once, several times faster than one by one. A run
+ * that starts at least 8 bytes into base may have the up to 7 bytes
+ * before it read (not used): they must be readable.
+ */
+void crc32c_runs(const void *base, const uint32_t *bounds, size_t n,
+    uint32_t *crcs);
+
 /* The software path alone, whatever the CPU: for tests. */
 uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len);
 

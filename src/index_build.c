@@ -1,7 +1,8 @@
 /*
  * index_build.c: index_build and index_build_cancel. One pass over the
- * text: a reader thread read()s it into a ring of buffers, the scan
- * (index_scan.c) turns line ends into page bodies (index_format.c), and a
+ * text, mapped: two scanner threads find the lines of alternate windows
+ * of it and hash them (index_scan.c), the build fills pages from their
+ * line ends in window order and encodes them (index_format.c), and a
  * writer thread checksums and writes them to a temporary file, which is
  * committed atomically (fsync, rename, fsync of the directory). A compact
  * pass that meets a page spanning 4 GiB or more starts again with wide
@@ -24,8 +25,6 @@
 #include "io.h"
 #include "rng.h"
 
-#define READ_CHUNK      (256u << 10) /* text bytes read per call */
-#define READ_RING       4            /* read buffers in flight */
 #define OUT_CHUNK       (4u << 20) /* index bytes written per call */
 
 /* Set from a signal handler; polled between chunks and pages. */
@@ -54,26 +53,8 @@ new_build_id(void)
 /* ---- the writer thread ---- */
 
 /*
- * Tell a helper thread (the writer or the reader) to stop, wait for it,
- * and destroy what it waited on. The thread reads *stop under lock.
- */
-static void
-stop_thread(pthread_t thread, pthread_mutex_t *lock, pthread_cond_t *cond,
-    int *stop)
-{
-	pthread_mutex_lock(lock);
-	*stop = 1;
-	pthread_cond_broadcast(cond);
-	pthread_mutex_unlock(lock);
-	pthread_join(thread, NULL);
-	pthread_mutex_destroy(lock);
-	pthread_cond_destroy(cond);
-}
-
-/*
- * The scan fills one output buffer while a writer thread checksums and
- * writes the other, so the two cores share the build and the disk works
- * while the text is scanned.
+ * The build fills one output buffer while a writer thread checksums and
+ * writes the other, so the disk works while the text is scanned.
  */
 struct builder {
 	int out_fd;
@@ -201,7 +182,13 @@ builder_finish(struct builder *b)
 	int rc = b->running ? builder_handoff(b) : 0;
 
 	if (b->running) {
-		stop_thread(b->thread, &b->lock, &b->cond, &b->stop);
+		pthread_mutex_lock(&b->lock);
+		b->stop = 1;
+		pthread_cond_broadcast(&b->cond);
+		pthread_mutex_unlock(&b->lock);
+		pthread_join(b->thread, NULL);
+		pthread_mutex_destroy(&b->lock);
+		pthread_cond_destroy(&b->cond);
 		b->running = 0;
 	}
 	free(b->buf[0]);
@@ -228,119 +215,6 @@ builder_emit(struct pagefill *pf)
 	return 0;
 }
 
-/* ---- the reader thread ---- */
-
-/*
- * A reader thread read()s the text into a ring of buffers while the scan
- * works on the previous ones: the kernel's copy and the scan then run on
- * both cores. read() beats mmap here: the copy leaves the bytes in the
- * shared cache for the scan, while a mapping makes the scan fetch them
- * from memory (measured: 0.37 s against 0.68 s for 1 GiB, single thread).
- */
-struct reader {
-	int fd;
-	uint64_t size;
-	char *buf[READ_RING];
-	ssize_t len[READ_RING];   /* bytes, or -1 with err */
-	int err;
-	unsigned head, tail, count;
-	int stop;
-	pthread_t thread;
-	int running;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-};
-
-static void *
-reader_main(void *arg)
-{
-	struct reader *rd = arg;
-	uint64_t pos = 0;
-
-	pthread_mutex_lock(&rd->lock);
-	while (pos < rd->size && !rd->stop) {
-		unsigned slot = rd->head;
-		ssize_t r;
-		if (rd->count == READ_RING) {
-			pthread_cond_wait(&rd->cond, &rd->lock);
-			continue;
-		}
-		pthread_mutex_unlock(&rd->lock);
-		do {
-			r = read(rd->fd, rd->buf[slot], READ_CHUNK);
-		} while (r < 0 && errno == EINTR);
-		pthread_mutex_lock(&rd->lock);
-		rd->err = r < 0 ? errno : 0;
-		rd->len[slot] = r;
-		rd->head = (slot + 1) % READ_RING;
-		rd->count++;
-		pthread_cond_broadcast(&rd->cond);
-		if (r <= 0)
-			break;
-		pos += (uint64_t)r;
-	}
-	pthread_mutex_unlock(&rd->lock);
-	return NULL;
-}
-
-static void
-reader_stop(struct reader *rd)
-{
-	if (rd->running) {
-		stop_thread(rd->thread, &rd->lock, &rd->cond, &rd->stop);
-		rd->running = 0;
-	}
-	for (int i = 0; i < READ_RING; i++) {
-		free(rd->buf[i]);
-		rd->buf[i] = NULL;
-	}
-}
-
-static int
-reader_start(struct reader *rd, int fd, uint64_t size)
-{
-	memset(rd, 0, sizeof(*rd));
-	rd->fd = fd;
-	rd->size = size;
-	for (int i = 0; i < READ_RING; i++)
-		if ((rd->buf[i] = malloc(READ_CHUNK)) == NULL)
-			return -1;
-	pthread_mutex_init(&rd->lock, NULL);
-	pthread_cond_init(&rd->cond, NULL);
-	if (pthread_create(&rd->thread, NULL, reader_main, rd) != 0)
-		return -1;
-	rd->running = 1;
-	return 0;
-}
-
-/* The next filled buffer; *len is its size, 0 at EOF, -1 on error. */
-static const char *
-reader_next(struct reader *rd, ssize_t *len)
-{
-	const char *p;
-
-	pthread_mutex_lock(&rd->lock);
-	while (rd->count == 0)
-		pthread_cond_wait(&rd->cond, &rd->lock);
-	*len = rd->len[rd->tail];
-	if (*len < 0)
-		errno = rd->err;
-	p = rd->buf[rd->tail];
-	pthread_mutex_unlock(&rd->lock);
-	return p;
-}
-
-/* Give back the buffer reader_next returned. */
-static void
-reader_release(struct reader *rd)
-{
-	pthread_mutex_lock(&rd->lock);
-	rd->tail = (rd->tail + 1) % READ_RING;
-	rd->count--;
-	pthread_cond_broadcast(&rd->cond);
-	pthread_mutex_unlock(&rd->lock);
-}
-
 /* ---- passes and the commit ---- */
 
 struct build_job {
@@ -351,6 +225,7 @@ struct build_job {
 	struct index_header lay;  /* what is known at the start: identity,
 	                             m, flags, page_bytes, page_seed */
 	struct pagefill pf;
+	int no_final_lf;          /* the scan found the text ends in no LF */
 	struct builder b;
 	index_progress_fn progress;
 	void *progress_arg;
@@ -363,51 +238,50 @@ write_failed(const struct build_job *j, char *err, size_t errlen)
 	    strerror(j->b.failed_errno));
 }
 
+/* Take the windows in order into pages. */
 static enum index_status
-scan_chunks(struct build_job *j, struct reader *rd, char *err, size_t errlen)
+take_windows(struct build_job *j, struct scan *s, char *err, size_t errlen)
 {
-	uint64_t pos = 0, size = (uint64_t)j->st.st_size;
 	double last = index_now_s();
-	ssize_t r;
 
-	while (pos < size) {
-		const char *p = reader_next(rd, &r);
-		if (r < 0)
-			return index_fail(INDEX_ERR_IO, err, errlen,
-			    "%s: read: %s", j->text_path, strerror(errno));
-		if (r == 0 || (uint64_t)r > size - pos)
+	for (uint64_t w = 0; w < s->windows; w++) {
+		int failed = scan_wait(s, w);
+		const struct slot *sl = &s->slot[w % SLOTS];
+		if (failed == SCAN_SHRANK)
 			return index_fail(INDEX_ERR_SOURCE, err, errlen,
 			    "%s: changed size while being indexed", j->text_path);
-		if (pagefill_chunk(&j->pf, p, (size_t)r, pos))
-			return write_failed(j, err, errlen);
-		reader_release(rd);
-		pos += (uint64_t)r;
-		if (index_cancelled)
+		if (failed != SCAN_OK || index_cancelled)
 			return index_fail(INDEX_ERR_IO, err, errlen,
 			    "interrupted");
+		if (pagefill_lines(&j->pf, w * WINDOW, sl->ends, sl->crcs,
+		    sl->n))
+			return write_failed(j, err, errlen);
+		scan_release(s, w);
 		if (j->progress != NULL &&
 		    index_now_s() - last >= INDEX_PROGRESS_NS / 1e9) {
-			j->progress(j->progress_arg, pos, size);
+			j->progress(j->progress_arg, (w + 1) * WINDOW < s->size ?
+			    (w + 1) * WINDOW : s->size, s->size);
 			last = index_now_s();
 		}
 	}
+	j->no_final_lf = s->no_final_lf;
 	return INDEX_OK;
 }
 
-/* Stream the text once, emitting pages. */
+/* Scan the text once, emitting pages. */
 static enum index_status
 build_scan(struct build_job *j, char *err, size_t errlen)
 {
-	struct reader rd;
+	struct scan s;
 	enum index_status st;
 
-	if (reader_start(&rd, j->text_fd, (uint64_t)j->st.st_size) < 0) {
-		reader_stop(&rd);
-		return index_fail(INDEX_ERR_IO, err, errlen,
-		    "starting the reader: %s", strerror(errno));
-	}
-	st = scan_chunks(j, &rd, err, errlen);
-	reader_stop(&rd);
+	if (scan_start(&s, j->text_fd, (uint64_t)j->st.st_size,
+	    index_has_line_crc(&j->lay)) < 0)
+		st = index_fail(INDEX_ERR_IO, err, errlen, "%s: %s",
+		    j->text_path, strerror(errno));
+	else
+		st = take_windows(j, &s, err, errlen);
+	scan_stop(&s);
 	return st;
 }
 
@@ -419,12 +293,8 @@ build_finish(struct build_job *j, struct index_header *ih, char *err,
 	uint64_t size = (uint64_t)j->st.st_size;
 
 	*ih = j->lay;
-	if (size > 0 && j->pf.offs[j->pf.k] != size) {
-		/* The last line has no LF: it ends at the end of the file. */
+	if (j->no_final_lf)
 		ih->flags |= INDEX_FLAG_NO_FINAL_LF;
-		if (pagefill_last_line(&j->pf, size))
-			return write_failed(j, err, errlen);
-	}
 	if (j->pf.k > 0) {
 		pagefill_pad(&j->pf);
 		if (j->pf.emit(&j->pf))
@@ -576,8 +446,7 @@ build_pass(struct build_job *j, int fd, int wide, struct index_header *ih,
 	j->lay.page_bytes = page_bytes_for(j->lay.lines_per_page, wide,
 	    index_has_line_crc(&j->lay));
 	pagefill_reset(&j->pf, 0, 0);
-	if (lseek(j->text_fd, 0, SEEK_SET) < 0 ||
-	    ftruncate(fd, INDEX_HEADER_SIZE) < 0 ||
+	if (ftruncate(fd, INDEX_HEADER_SIZE) < 0 ||
 	    lseek(fd, INDEX_HEADER_SIZE, SEEK_SET) < 0 ||
 	    builder_start(&j->b, fd, &j->lay) < 0)
 		return index_fail(INDEX_ERR_IO, err, errlen,

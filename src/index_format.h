@@ -12,6 +12,7 @@
 #ifndef LINESVR_INDEX_FORMAT_H
 #define LINESVR_INDEX_FORMAT_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,18 +42,25 @@
 
 /* ---- byte order: the file is little-endian ---- */
 
+/*
+ * Spelled out byte by byte, not as loops: GCC and Clang merge such
+ * statements into one load or store (the build encodes two values a line
+ * with these; as loops they were a tenth of its time).
+ */
 static inline void
 put_le32(unsigned char *p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
 }
 
 static inline void
 put_le64(unsigned char *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
 static inline uint32_t
@@ -176,12 +184,98 @@ void pagefill_reset(struct pagefill *pf, uint64_t page, uint64_t at);
 int pagefill_chunk(struct pagefill *pf, const char *p, size_t len,
     uint64_t pos);
 
+/*
+ * The ends (one past each LF, as offsets from p) of the lines whose LF is
+ * in p[0..len), in order, into ends (room for len + 2); returns how many.
+ */
+size_t index_lf_ends(const char *p, size_t len, uint32_t *ends);
+
+/*
+ * The build's scan of a text mapped at map (size bytes): the lines whose
+ * LF is in [lo, hi), and when hi is size and the text does not end in LF,
+ * its last line too. Their ends, as offsets from lo, go to ends and, when
+ * crcs is not NULL, their checksums to crcs (the first line's hashed from
+ * the end of the last LF before lo, however far back); returns how many.
+ * ends and crcs have room for hi - lo + 3 entries; hi - lo < 4 GiB. *from
+ * is where the bytes read begin (lo, or the first line's start). Reads
+ * the mapping anywhere before hi: a text cut short raises SIGBUS.
+ */
+size_t index_scan_window(const char *map, uint64_t size, uint64_t lo,
+    uint64_t hi, uint32_t *ends, uint32_t *crcs, uint64_t *from);
+
+/*
+ * Add n lines to the page being filled: the i-th ends at lo + ends[i],
+ * with checksum crcs[i] (crcs NULL when the index has none). Non-zero
+ * when emit stopped it.
+ */
+int pagefill_lines(struct pagefill *pf, uint64_t lo, const uint32_t *ends,
+    const uint32_t *crcs, size_t n);
+
 /* The text ends at size after bytes that have no LF: its last line. */
 int pagefill_last_line(struct pagefill *pf, uint64_t size);
 
 /* Pad a partial last page as the format requires: slots past the last
  * line repeat its end and have CRC 0. */
 void pagefill_pad(struct pagefill *pf);
+
+/*
+ * The build's scan (index_scan.c). The text is mapped, not read: read() would copy every byte once more
+ * (the kernel's copy is most of what `wc -l` costs). Where the page cache
+ * holds the file in large folios (ext4 and xfs on Linux 6.x) a mapping of
+ * a hot file costs a few faults per GiB. It is cut into windows of WINDOW
+ * bytes, and SCANNERS threads take them in turn (scanner t: windows t,
+ * t + SCANNERS, ...), each finding its lines and hashing them (both cores
+ * scan and hash); each window goes into slot w % SLOTS, the scanner's own
+ * two in turn, and the build takes the slots in window order, which gives
+ * every line its number. A slot holds a window's lines, 8 bytes each:
+ * its arrays are mapped (region.c) and cost only what the window used,
+ * 80 KB for 100-byte lines, at most 8 MiB for a window of empty lines.
+ */
+#define WINDOW   (1u << 20) /* text bytes a scanner takes at a time */
+#define SCANNERS 2
+#define SLOTS    (2 * SCANNERS)
+#define SLOT_CAP ((size_t)WINDOW + 3) /* lines a window can hold */
+#define READ_AHEAD (32ull * WINDOW) /* of a cold text, ahead of the scan */
+
+enum { SCAN_OK, SCAN_SHRANK, SCAN_CANCELLED };
+
+struct slot {
+	uint32_t *ends, *crcs;   /* a window's lines (index_scan_window) */
+	size_t n;
+	int ready;               /* filled; the build empties it */
+};
+
+struct scan {
+	const char *map;
+	uint64_t size, windows;
+	uint64_t page;           /* the memory page size */
+	int line_crc;
+	struct slot slot[SLOTS];
+	int no_final_lf;         /* set with the last window */
+	int failed;              /* SCAN_*: the first reason to stop */
+	int stop;                /* the build is over: scanners quit */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct scanner {
+		struct scan *s;
+		uint64_t w;          /* the window being scanned */
+		pthread_t thread;
+	} scanner[SCANNERS];
+	int threads;             /* scanners started */
+};
+
+
+/* Map the text and start the scanners; -1 with errno (scan_stop still). */
+int scan_start(struct scan *s, int fd, uint64_t size, int line_crc);
+
+/* Wait for window w: SCAN_OK when its slot is filled, else why not. */
+int scan_wait(struct scan *s, uint64_t w);
+
+/* Give window w's slot back to its scanner. */
+void scan_release(struct scan *s, uint64_t w);
+
+/* Stop the scanners, and unmap and free what they used. */
+void scan_stop(struct scan *s);
 
 /* ---- shared by the build, the reader and the checks ---- */
 

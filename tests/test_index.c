@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,6 +28,7 @@
 #include "index.h"
 #include "index_format.h"  /* private: the functions for tests */
 #include "rng.h"
+#include "text.h"
 
 struct fx {
 	char dir[64];
@@ -255,6 +257,110 @@ t_count_lf_all_alignments(void **state)
 				naive += buf[i] == '\n';
 			assert_int_equal(index_count_lf(buf + start, len), naive);
 		}
+}
+
+/* Four runs at a time, sorted by length: the same CRCs as one by one. */
+static void
+t_crc32c_runs(void **state)
+{
+	enum { N = 3000 };
+	static unsigned char buf[N * 40];
+	static uint32_t bounds[N + 1], crcs[N];
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(rnd() & 0xff);
+	/* Lengths 0..300 (some over 256, hashed one at a time), the first
+	 * runs less than 8 bytes into buf. */
+	for (uint32_t at = 1; n < N; n++) {
+		bounds[n] = at;
+		at += rnd() % 16 == 0 ? (uint32_t)(rnd() % 301) :
+		    (uint32_t)(rnd() % 40);
+		if (at >= sizeof(buf))
+			break;
+	}
+	bounds[n] = bounds[n - 1];
+	crc32c_runs(buf, bounds, n, crcs);
+	for (size_t i = 0; i < n; i++)
+		if (crcs[i] != crc32c(0, buf + bounds[i], bounds[i + 1] -
+		    bounds[i]))
+			fail_msg("run %zu (%u bytes at %u)", i,
+			    bounds[i + 1] - bounds[i], bounds[i]);
+}
+
+/* Line ends, sparse and dense (several LFs in a 64-byte block). */
+static void
+t_lf_ends_all_alignments(void **state)
+{
+	char buf[600];
+	uint32_t ends[sizeof(buf) + 2];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = rnd() % (i < 300 ? 5 : 90) == 0 ? '\n' : 'x';
+	for (size_t start = 0; start < 70; start++)
+		for (size_t len = 0; start + len <= sizeof(buf); len += 7) {
+			size_t n = index_lf_ends(buf + start, len, ends), k = 0;
+			for (size_t i = 0; i < len; i++)
+				if (buf[start + i] == '\n') {
+					assert_true(k < n);
+					assert_int_equal(ends[k++], i + 1);
+				}
+			assert_int_equal(n, k);
+		}
+}
+
+/*
+ * A text cut short under the build's mapping: the scan of a window raises
+ * SIGBUS, and the guard of text.h turns it into -1 (the build then
+ * reports the change of size) instead of killing the process.
+ */
+struct shrunk {
+	const char *map;
+	uint64_t size;
+	uint32_t ends[8192 + 3], crcs[8192 + 3];
+};
+
+/* 0 (and where the first line started, 101), or -1 on SIGBUS. */
+static int
+scan_shrunk(struct shrunk *sh)
+{
+	sigjmp_buf env;
+	uint64_t from;
+
+	if (sigsetjmp(env, 0) != 0)
+		return -1;
+	text_guard_on(&env);
+	index_scan_window(sh->map, sh->size, 4096, sh->size, sh->ends,
+	    sh->crcs, &from);
+	text_guard_off();
+	return from == 101 ? 0 : 1;
+}
+
+static void
+t_scan_of_shrunk_text(void **state)
+{
+	struct fx *f = *state;
+	static struct shrunk sh;
+	char text[8192];
+	int fd;
+
+	memset(text, 'x', sizeof(text));
+	text[100] = text[5000] = '\n';
+	write_file(f->text, text, sizeof(text));
+	assert_true((fd = open(f->text, O_RDONLY)) >= 0);
+	sh.size = sizeof(text);
+	sh.map = mmap(NULL, sizeof(text), PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(sh.map != MAP_FAILED);
+	text_install_guard();
+	assert_int_equal(scan_shrunk(&sh), 0);
+	assert_int_equal(sh.ends[0], 5000 + 1 - 4096);
+	assert_int_equal(sh.crcs[0], crc32c(0, text + 101, 4900));
+	assert_int_equal(truncate(f->text, 0), 0);
+	assert_int_equal(scan_shrunk(&sh), -1);
+	munmap((void *)(uintptr_t)sh.map, sizeof(text));
+	close(fd);
 }
 
 /* ---- shapes of files ---- */
@@ -1192,12 +1298,12 @@ t_line_crc_shapes(void **state)
 			crc_roundtrip(f, texts[i], strlen(texts[i]), m);
 }
 
-/* Lines crossing the build's 256 KiB read chunks, one spanning several. */
+/* Lines crossing the build's 1 MiB windows, one spanning several. */
 static void
 t_line_crc_across_chunks(void **state)
 {
 	struct fx *f = *state;
-	size_t len, big = 700000;
+	size_t len, big = 2500000;
 	char *buf = gen_lines(6000, 1500, &len);
 
 	buf = realloc(buf, len + big + 2);
@@ -1209,6 +1315,37 @@ t_line_crc_across_chunks(void **state)
 	crc_roundtrip(f, buf, len, 64);
 	crc_roundtrip(f, buf, len, 1);
 	crc_roundtrip(f, buf, len, 4096);
+	free(buf);
+}
+
+/*
+ * Windows with no LF, lines ending right at a window's end, a text of
+ * empty lines, and a last line without LF that began windows before.
+ */
+static void
+t_line_crc_window_edges(void **state)
+{
+	struct fx *f = *state;
+	const size_t w = 1u << 20;
+	size_t len = 3 * w + 10;
+	char *buf = malloc(len);
+
+	assert_non_null(buf);
+	memset(buf, 'x', len);
+	buf[w - 1] = '\n';      /* ends right at the first window's end */
+	buf[w] = '\n';          /* an empty line right after it */
+	buf[2 * w + 7] = '\n';  /* the window between has no LF */
+	crc_roundtrip(f, buf, len, 4);
+	crc_roundtrip(f, buf, 3 * w, 2); /* the text ends at a window's end */
+	buf[3 * w - 1] = '\n';
+	crc_roundtrip(f, buf, 3 * w, 2);
+	/* Full windows of empty lines: checked page by page, not line by
+	 * line as roundtrip does (a page read per line). */
+	memset(buf, '\n', 2 * w + 5);
+	write_file(f->text, buf, 2 * w + 5);
+	build_ok(f, 4096);
+	open_ok(f);
+	check_line_crcs(f, buf, 2 * w + 5);
 	free(buf);
 }
 
@@ -1603,6 +1740,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_crc32c_vector),
 		cmocka_unit_test(t_count_lf_all_alignments),
+		cmocka_unit_test(t_crc32c_runs),
+		cmocka_unit_test(t_lf_ends_all_alignments),
 		T(t_empty_file),
 		T(t_one_byte_no_lf),
 		T(t_one_byte_lf),
@@ -1651,6 +1790,8 @@ main(void)
 		T(t_identity_same_text_twice),
 		T(t_line_crc_shapes),
 		T(t_line_crc_across_chunks),
+		T(t_line_crc_window_edges),
+		T(t_scan_of_shrunk_text),
 		T(t_open_line_crc_setting),
 		T(t_deep_check),
 		T(t_deep_check_needs_line_crcs),

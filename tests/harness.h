@@ -54,12 +54,11 @@ int srv_run_expect_exit(struct srv *s, const char *conf, const char *const *argv
     int timeout_ms);
 
 /*
- * Wait (bounded, else fail) until the server, spawned with a text of
- * text_bytes to index, has begun building the index (its temporary file
- * is in s->dir), then SIGSTOP it, and fail unless it has read less than
- * the whole text: a build caught half-way.
+ * Wait (bounded, else fail) until the server has begun building the index
+ * of its text (the temporary file is in s->dir), then SIGSTOP it, and
+ * fail unless the build has not committed yet: a build caught half-way.
  */
-void srv_pause_build(struct srv *s, long long text_bytes, int timeout_ms);
+void srv_pause_build(struct srv *s, int timeout_ms);
 
 /*
  * Every function below that reaps the server fails the test if its log

@@ -267,7 +267,7 @@ test_status_during_build(void **state)
 	assert_int_equal(truncate(f->s.text, 0), 0);
 	assert_int_equal(truncate(f->s.text, BUILD_TEXT), 0);
 	spawn(f, "");
-	srv_pause_build(&f->s, BUILD_TEXT, WAIT_MS);
+	srv_pause_build(&f->s, WAIT_MS);
 	nap_ms(PROGRESS_MS);
 	assert_int_equal(kill(f->s.pid, SIGCONT), 0);
 	snprintf(want, sizeof(want), "STATUS=building index %s.lidx: ",

@@ -29,7 +29,7 @@
 #                 (linesvr-gendata -b 1G -s 7; 1 GiB of disk in the data
 #                 directory, about a minute); --index-runs N (default 15)
 #   --with-10g    also the large-file rows: a 10 GB file (about 40 s to
-#                 generate), [cache] size = 64M, lines_per_page 64
+#                 generate), [cache] size = 64M, lines_per_page 16
 #   --big-size S, --big-m M, --big-cache C   change those three
 #   --limit-only  only linesvr and the limit server, only their four rows
 #                 (and --pin's): what scripts/limit.sh runs
@@ -67,7 +67,7 @@ bench_root
 
 W=1 RUNS=5 D=3 out=$here/results csv= keepdir= table_only=
 with_redis=1 with_memcached=1 budget=1 pin=0 index_build=0 IDX_RUNS=15 plot=1 limit_only=0
-BIG=0 BIG_SIZE=10G BIG_M=64 BIG_CACHE=64M
+BIG=0 BIG_SIZE=10G BIG_M=16 BIG_CACHE=64M
 PIN_SERVER=1 PIN_CLIENT=0
 usage() { sed -n '7,37p' "$0" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do

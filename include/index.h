@@ -213,7 +213,7 @@ index_body_line(const struct index_header *h, const void *body, size_t slot,
 }
 
 /* Start fetching what index_body_line(h, body, slot) will read. */
-static inline void
+static inline __attribute__((always_inline)) void
 index_body_prefetch(const struct index_header *h, const void *body,
     size_t slot)
 {
@@ -221,13 +221,16 @@ index_body_prefetch(const struct index_header *h, const void *body,
 	const unsigned char *p = body;
 	int wide = index_is_wide(h);
 
-	/* GCC and Clang: a hint that never faults. A compact slot reads the
-	 * base and the ends of slots slot - 1 and slot. */
-	__builtin_prefetch(p + (wide ? 8 * slot : 0));
+	/*
+	 * GCC and Clang: a hint that never faults. The slot's end (the
+	 * start before it is nearly always in the same cache line; a compact
+	 * page's base is one line a page, kept cached by every lookup of
+	 * the page) and its CRC — prefetched even when the index has none:
+	 * a branch would cost more than a useless hint.
+	 */
 	__builtin_prefetch(p + (wide ? 8 * slot + 8 : 8 + 4 * slot));
-	if (index_has_line_crc(h))
-		__builtin_prefetch(p + index_crcs_at(h->lines_per_page, wide) +
-		    4 * slot);
+	__builtin_prefetch(p + index_crcs_at(h->lines_per_page, wide) +
+	    4 * slot);
 #else
 	(void)h;
 	(void)body;

@@ -47,14 +47,20 @@ struct pagetab *pagetab_new(uint64_t pages, size_t body_bytes,
     cache_load_fn load, void *arg);
 void pagetab_free(struct pagetab *pt);
 
+/* Is page READY (page < pages)? Its body may be read once this says so. */
+static inline int
+pagetab_is_ready(const struct pagetab *pt, uint64_t page)
+{
+	return atomic_load_explicit(&pt->state[page], memory_order_acquire) ==
+	    PAGETAB_READY;
+}
+
 /* page's body if it is READY, else NULL (page < pages). */
 static inline const void *
 pagetab_ready(const struct pagetab *pt, uint64_t page)
 {
-	if (atomic_load_explicit(&pt->state[page], memory_order_acquire) !=
-	    PAGETAB_READY)
-		return NULL;
-	return pt->bodies + page * pt->body_bytes;
+	return pagetab_is_ready(pt, page) ? pt->bodies + page *
+	    pt->body_bytes : NULL;
 }
 
 /*
@@ -64,18 +70,6 @@ pagetab_ready(const struct pagetab *pt, uint64_t page)
  * page is ABSENT again, and the next lookup tries anew.
  */
 const void *pagetab_load(struct pagetab *pt, uint64_t page, int *loaded);
-
-/* Start fetching page's state (the store fetches the body's bytes). */
-static inline void
-pagetab_prefetch(const struct pagetab *pt, uint64_t page)
-{
-#if defined(__GNUC__)
-	__builtin_prefetch(&pt->state[page]);
-#else
-	(void)pt;
-	(void)page;
-#endif
-}
 
 /* page's body, READY or not: for prefetching only. */
 static inline const void *

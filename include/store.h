@@ -152,17 +152,16 @@ store_lookup(struct store *st, uint64_t n, struct store_line *out,
     struct store_tally *t)
 {
 	struct index_line il;
-	const void *body;
+	uint64_t page = (n - 1) >> st->page_shift;
 
 	/* n - 1 wraps for n = 0: out of range too. */
 	if (st->ptab == NULL || n - 1 >= st->lines ||
 	    atomic_load_explicit(&st->changed, memory_order_relaxed) ||
-	    (body = pagetab_ready(st->ptab, (n - 1) >> st->page_shift)) ==
-	    NULL)
+	    !pagetab_is_ready(st->ptab, page))
 		return store_lookup_slow(st, n, out, t);
 	tally_bump(&t->hits);
-	index_body_line(&st->idx.h, body, (size_t)((n - 1) & st->slot_mask),
-	    &il);
+	index_body_line(&st->idx.h, pagetab_body(st->ptab, page),
+	    (size_t)((n - 1) & st->slot_mask), &il);
 	store_line_at(st, n, &il, out);
 	return 0;
 }
@@ -182,7 +181,7 @@ store_prefetch(const struct store *st, uint64_t n)
 	}
 	if (n - 1 >= st->lines)
 		return;
-	pagetab_prefetch(st->ptab, page);
+	/* Not the page's state byte: one byte a page, always cached. */
 	index_body_prefetch(&st->idx.h, pagetab_body(st->ptab, page),
 	    (size_t)((n - 1) & st->slot_mask));
 }

@@ -63,7 +63,15 @@ copy_chunk_hw(unsigned char *d, const unsigned char *s, __m128i want,
 	uint64_t w[2];
 
 	_mm_storeu_si128((__m128i *)(void *)d, v);
-	memcpy(w, s, 16);
+	/*
+	 * The CRC of the copy, not of s read again: a file written in place
+	 * between two reads would have one version sent and another one
+	 * checked. The empty asm with a memory clobber makes the compiler
+	 * read the copy back from memory, into crc32's memory operand (one
+	 * instruction a word), rather than take the words out of v (two).
+	 */
+	__asm__ volatile("" ::: "memory");
+	memcpy(w, d, 16);
 	*c = _mm_crc32_u64(_mm_crc32_u64(*c, w[0]), w[1]);
 	return _mm_or_si128(seen, _mm_cmpeq_epi8(v, want));
 }
@@ -100,11 +108,12 @@ crc32c_copy_find_hw(uint32_t crc, void *dst, const void *src, size_t len,
 			hits &= 0x7FFF;
 	}
 	*found = (hits | (unsigned)_mm_movemask_epi8(seen)) != 0;
+	/* The rest from the copy too: what is sent is what is checked. */
 	for (; i + 8 <= len; i += 8) {
-		memcpy(&w, s + i, 8);
+		memcpy(&w, d + i, 8);
 		c = _mm_crc32_u64(c, w);
 	}
-	return ~(uint32_t)crc_tail_hw(c, s + i, len - i);
+	return ~(uint32_t)crc_tail_hw(c, d + i, len - i);
 }
 
 #else

@@ -3,6 +3,7 @@
  * (see linecopy.h).
  */
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,6 +195,9 @@ answer_loop(struct store *st, const struct pending_get *g, unsigned n,
 	for (unsigned i = pr->at; i < n; i++, used += k) {
 		pr->at = i;
 		pr->used = used;
+		/* The progress is in memory before line i is read: the SIGBUS
+		 * handler's jump sees it (no instruction, a compiler fence). */
+		atomic_signal_fence(memory_order_seq_cst);
 		if (!g[i].ok || (k = answer_mapped(st, &g[i].line, out + used,
 		    copy_find)) == 0) {
 			k = put_err(out + used);
@@ -218,9 +222,16 @@ static inline uint32_t
 copy_find_inline(uint32_t crc, void *dst, const void *src, size_t len,
     unsigned char byte, size_t scan, int *found)
 {
-	if (len < 16)
-		return crc32c_copy_find(crc, dst, src, len, byte, scan, found);
-	return crc32c_copy_find_hw(crc, dst, src, len, byte, scan, found);
+	int short_found;
+	uint32_t r;
+
+	if (len >= 16)
+		return crc32c_copy_find_hw(crc, dst, src, len, byte, scan, found);
+	/* Through a local: *found then stays in a register on the way of
+	 * nearly every line, which is not this one. */
+	r = crc32c_copy_find(crc, dst, src, len, byte, scan, &short_found);
+	*found = short_found;
+	return r;
 }
 
 /* The loop with the copy inline: compiled for SSE4.2, and chosen only

@@ -279,8 +279,6 @@ client_push(struct worker *w, struct client *c, uint64_t key, uint64_t t)
 	    key);
 	if (slot >= depth)
 		slot -= depth;
-	if (w->run->truth != NULL)
-		truth_prefetch(w->run->truth, key);
 	c->ring[slot].key = key;
 	c->ring[slot].t = t;
 	c->ring[slot].tries = 0;

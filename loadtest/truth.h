@@ -43,17 +43,28 @@ int truth_match(const struct truth *t, uint64_t n, int lf, uint64_t pos,
 uint64_t truth_value_len(const struct truth *t, uint64_t n, int lf);
 
 /*
- * Start fetching what checking the answer to key n will read, when the
- * request is queued: by the time the answer arrives the line is in the
- * cache. A pipelined refill queues many keys at once, so their loads of
- * the offset table overlap; without this, checking cost the client two
- * trips to memory per answer and made it, not the server, the limit of a
- * pipelined run. Never faults (n is checked; prefetches do not fault).
- * Always inline: GCC deems a function of prefetches alone free of side
- * effects and drops calls to it.
+ * Start fetching what checking the answer to key n will read, in two
+ * steps some draws apart (the load generator draws keys ahead): its entry
+ * of the offset table, then, with that entry cached, its line. Without
+ * them, checking cost the client two trips to memory per answer and made
+ * it, not the server, the limit of a pipelined run. Neither faults (n is
+ * checked; prefetches do not fault). Always inline: GCC deems a function
+ * of prefetches alone free of side effects and drops calls to it.
  */
 static inline __attribute__((always_inline)) void
-truth_prefetch(const struct truth *t, uint64_t n)
+truth_prefetch_entry(const struct truth *t, uint64_t n)
+{
+#if defined(__GNUC__)
+	if (n > 0 && n <= t->lines)
+		__builtin_prefetch(&t->start[n - 1]);
+#else
+	(void)t;
+	(void)n;
+#endif
+}
+
+static inline __attribute__((always_inline)) void
+truth_prefetch_line(const struct truth *t, uint64_t n)
 {
 #if defined(__GNUC__)
 	const char *line;

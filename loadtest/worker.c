@@ -53,6 +53,8 @@ worker_init(struct worker *w, struct run *run, unsigned id, uint32_t first,
 	/* seq: each worker starts at its own share of the keys */
 	keygen_init(&w->keys, o->dist, o->theta, run->keys,
 	    o->seed * 1000003 + id, run->keys / o->threads * id);
+	for (i = 0; run->truth != NULL && i < KEY_AHEAD; i++)
+		w->ahead[i] = keygen_next(&w->keys);
 	tally_init(&w->t);
 	tally_init(&w->shared);
 	hist_init(&w->connect);
@@ -138,6 +140,29 @@ worker_queue_flush(struct worker *w, struct client *c)
 	w->flush = c;
 }
 
+/*
+ * The next key. With --verify, keys are drawn KEY_AHEAD draws before they
+ * are sent, in the same order: a key's entry of the offset table is
+ * prefetched when it is drawn and its line halfway to its turn, so that
+ * checking its answer finds both cached.
+ */
+static uint64_t
+next_key(struct worker *w)
+{
+	const struct truth *tr = w->run->truth;
+	uint32_t i = w->ahead_pos++ & (KEY_AHEAD - 1);
+	uint64_t key;
+
+	if (tr == NULL)
+		return keygen_next(&w->keys);
+	key = w->ahead[i];
+	w->ahead[i] = keygen_next(&w->keys);
+	truth_prefetch_entry(tr, w->ahead[i]);
+	truth_prefetch_line(tr, w->ahead[(i + KEY_AHEAD / 2) &
+	    (KEY_AHEAD - 1)]);
+	return key;
+}
+
 void
 worker_refill(struct worker *w, struct client *c)
 {
@@ -150,13 +175,12 @@ worker_refill(struct worker *w, struct client *c)
 		while (c->sent_j < c->due_j && c->count < depth &&
 		    w->issued < w->quota) {
 			m = c->idx + c->sent_j * w->nclients;
-			client_push(w, c, keygen_next(&w->keys),
-			    scheduled(w, m));
+			client_push(w, c, next_key(w), scheduled(w, m));
 			c->sent_j++;
 		}
 	} else {
 		while (c->count < depth && w->issued < w->quota)
-			client_push(w, c, keygen_next(&w->keys), w->now);
+			client_push(w, c, next_key(w), w->now);
 	}
 	if (c->count != before)
 		worker_queue_flush(w, c);

@@ -23,6 +23,8 @@
 #include "client.h"
 #include "keys.h"
 
+#define KEY_AHEAD 64	/* a power of 2 */
+
 struct worker {
 	struct run *run;
 	unsigned id;
@@ -38,6 +40,9 @@ struct worker {
 	char *rbuf;			/* the read buffer of every client */
 	size_t rbuf_size;
 	struct keygen keys;
+	/* With --verify: keys drawn KEY_AHEAD early (see next_key). */
+	uint64_t ahead[KEY_AHEAD];
+	uint32_t ahead_pos;
 	uint64_t now;			/* ns, refreshed after each wait/read */
 
 	double rate;			/* open loop: this worker's req/s */

@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The answer to any request that gets no line (SPEC section 2). */
+#define PROTO_ERR "ERR\r\n"
+
 enum proto_result {
 	PROTO_REQUEST,   /* a complete request line; *consumed bytes used */
 	PROTO_NEED_MORE, /* no LF yet and fewer than max_request bytes */
@@ -53,5 +56,9 @@ enum proto_result proto_parse(const char *buf, size_t len, size_t max_request,
  */
 unsigned proto_get_run(const char *buf, size_t len, size_t max_request,
     uint64_t *n, size_t *end, unsigned max);
+
+/* The longest line proto_get_run takes: "GET ", 19 digits (longer
+ * numbers are proto_parse's) and CRLF. */
+#define PROTO_GET_LINE_MAX 25
 
 #endif

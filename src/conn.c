@@ -27,11 +27,10 @@
 #include "conn_private.h"
 #include "log.h"
 #include "net.h"
+#include "proto.h"
 
 #define CONN_OF(ptr, field) \
 	((struct conn *)(void *)((char *)(ptr) - offsetof(struct conn, field)))
-
-static const char ERR_ANSWER[] = "ERR\r\n";
 
 static void on_read(EV_P_ ev_io *io, int revents);
 static void on_write(EV_P_ ev_io *io, int revents);
@@ -311,7 +310,7 @@ conn_answer(struct conn *c, const char *p, size_t n)
 void
 conn_answer_err(struct conn *c)
 {
-	conn_answer(c, ERR_ANSWER, sizeof(ERR_ANSWER) - 1);
+	conn_answer(c, PROTO_ERR, sizeof(PROTO_ERR) - 1);
 	stat_bump(&c->w->st.requests_err);
 }
 

@@ -11,6 +11,7 @@
 #include "crc32c_hw.h"
 #include "log.h"
 #include "linecopy.h"
+#include "proto.h"
 
 static struct log_limit oom_limit;
 
@@ -85,8 +86,6 @@ linecopy_start(struct linecopy_stream *ls, struct store *st,
 
 /* ---- whole lines, a batch at a time ---- */
 
-#define ERR_TEXT "ERR\r\n"
-
 /*
  * "OK\r\n" and line l into p, read with text_copy (a file read with
  * pread) and checked: the answer's length, or 0 when a check failed. The
@@ -153,8 +152,8 @@ answer_mapped(struct store *st, const struct store_line *l, char *p,
 static size_t
 put_err(char *p)
 {
-	memcpy(p, ERR_TEXT, sizeof(ERR_TEXT) - 1);
-	return sizeof(ERR_TEXT) - 1;
+	memcpy(p, PROTO_ERR, sizeof(PROTO_ERR) - 1);
+	return sizeof(PROTO_ERR) - 1;
 }
 
 static size_t

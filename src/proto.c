@@ -18,6 +18,8 @@
 
 /* GET takes at most this many digits, leading zeros included. */
 #define PROTO_MAX_DIGITS 20
+_Static_assert(PROTO_GET_LINE_MAX == 4 + (PROTO_MAX_DIGITS - 1) + 2,
+    "PROTO_GET_LINE_MAX is plain_get's longest line");
 
 /*
  * No verb or number contains a control byte, so the grammar alone would

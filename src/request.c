@@ -211,10 +211,6 @@ serve_gets(struct conn *c, const char *buf, size_t len)
  * its lookup and the fetch of its line come with the others', and none
  * stalls on memory alone. 1 if c's input was held back so.
  */
-/* The longest plain GET: "GET ", 19 digits (more take the full parser)
- * and CRLF. Longer input is more than one GET. */
-#define DEFER_LINE_MAX 25
-
 static int
 defer_get(struct conn *c, const char *buf, size_t len)
 {
@@ -223,9 +219,10 @@ defer_get(struct conn *c, const char *buf, size_t len)
 	uint64_t n;
 	size_t end;
 
-	if (len > DEFER_LINE_MAX || c->state != CONN_READING || owed(c) > 0 ||
-	    x->nbatch > 0 || !w->srv->cfg->coalesce || proto_get_run(buf, len,
-	    w->srv->cfg->max_request, &n, &end, 1) != 1 || end != len)
+	if (len > PROTO_GET_LINE_MAX || c->state != CONN_READING ||
+	    owed(c) > 0 || x->nbatch > 0 || !w->srv->cfg->coalesce ||
+	    proto_get_run(buf, len, w->srv->cfg->max_request, &n, &end, 1) !=
+	    1 || end != len)
 		return 0;
 	if (x->ndefer == DEFER_MAX)
 		request_answer_deferred(w, c);

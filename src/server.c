@@ -18,6 +18,7 @@
 #include "log.h"
 #include "net.h"
 #include "notify.h"
+#include "proto.h"
 #include "server.h"
 
 #define WORKER_OF(ptr, field) \
@@ -240,7 +241,8 @@ reject(struct worker *w, int fd)
 
 	atomic_fetch_add(&w->srv->conns_rejected, 1);
 	stat_bump(&w->st.requests_err);
-	if ((n = write(fd, "ERR\r\n", 5)) > 0) /* the peer may be gone */
+	/* The peer may be gone. */
+	if ((n = write(fd, PROTO_ERR, sizeof(PROTO_ERR) - 1)) > 0)
 		stat_add(&w->st.bytes_written, (uint64_t)n);
 	shutdown(fd, SHUT_WR);
 	while ((n = read(fd, sink, sizeof(sink))) > 0)

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -137,24 +138,6 @@ proc_stop(pid_t pid)
 	    IO_TIMEOUT_S);
 }
 
-long long
-proc_io(pid_t pid, const char *key)
-{
-	char path[64], line[128];
-	size_t klen = strlen(key);
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/io", (long)pid);
-	assert_non_null(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':')
-			v = atoll(line + klen + 1);
-	fclose(f);
-	assert_true(v >= 0);
-	return v;
-}
-
 /* ---- files ---- */
 
 char *
@@ -189,18 +172,45 @@ file_has(const char *path, const char *needle)
 	return has;
 }
 
-int
-files_named(const char *dir, const char *part)
+/* Count the files of dir whose names hold part; *bytes: their sizes. */
+static int
+scan_named(const char *dir, const char *part, long long *bytes)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
+	struct stat st;
+	char path[PATH_MAX];
 	int n = 0;
 
 	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		n += strstr(e->d_name, part) != NULL;
+	*bytes = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (strstr(e->d_name, part) == NULL)
+			continue;
+		n++;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &st) == 0)
+			*bytes += (long long)st.st_size;
+	}
 	closedir(d);
 	return n;
+}
+
+int
+files_named(const char *dir, const char *part)
+{
+	long long bytes;
+
+	return scan_named(dir, part, &bytes);
+}
+
+long long
+bytes_named(const char *dir, const char *part)
+{
+	long long bytes;
+
+	scan_named(dir, part, &bytes);
+	return bytes;
 }
 
 /* Does the file hold sanitizer output? If so, print it. */

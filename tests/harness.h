@@ -96,9 +96,6 @@ int proc_wait(pid_t pid, int timeout_ms);
 /* SIGSTOP a child and return once it has stopped (bounded). */
 void proc_stop(pid_t pid);
 
-/* The value of a "key: N" line of /proc/PID/io (rchar: bytes read). */
-long long proc_io(pid_t pid, const char *key);
-
 /* ---- sockets ---- */
 
 /* Connect to 127.0.0.1:port (blocking socket with 20 s timeouts). */
@@ -192,6 +189,9 @@ void check_no_sanitizer(const char *path);
 
 /* How many entries of dir have part in their name. */
 int files_named(const char *dir, const char *part);
+
+/* The bytes of those files together (0 when there are none). */
+long long bytes_named(const char *dir, const char *part);
 
 /* The value of a "Key:  N kB" line of /proc/PID/status, in kB. */
 long proc_status_kb(pid_t pid, const char *key);
